@@ -1,0 +1,206 @@
+"""Matrix-free linear PDE operators as Equinox modules.
+
+An operator is a callable pytree: `op(y)` is the matrix-vector product of the
+semi-discrete PDE `y' = A(theta) y`, and its array fields (the coefficient fields) are
+what `jax.grad` differentiates. Operators know nothing about solvers; they expose the
+structure a solver may use (`state_shape`, `is_self_adjoint`).
+"""
+
+import abc
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _stencil
+from ._grid import Grid
+
+
+class AbstractOperator(eqx.Module):
+    """The contract of a linear operator `y -> A y` on states of shape `state_shape`."""
+
+    grid: eqx.AbstractVar[Grid]
+    boundary: eqx.AbstractVar[str]
+
+    @property
+    @abc.abstractmethod
+    def state_shape(self) -> tuple[int, ...]:
+        """The shape of the states the operator acts on."""
+
+    #: Whether the operator's matrix is symmetric (Euclidean inner product on the
+    #: flattened state). Solvers such as Lanczos require it.
+    is_self_adjoint = False
+
+    @abc.abstractmethod
+    def __call__(self, y):
+        """Apply the operator to `y` (an array of shape `state_shape`)."""
+
+    def _check_state(self, y):
+        if jnp.shape(y) != self.state_shape:
+            raise ValueError(
+                f"y: expected an array of shape {self.state_shape} (the operator's "
+                f"state shape), got {jnp.shape(y)}"
+            )
+
+    def as_matrix(self):
+        """Assemble the dense matrix of the operator (small grids only).
+
+        **Returns:** an `(N, N)` array, N the state size, acting on the state flattened in
+        C order: `as_matrix() @ y.ravel() == op(y).ravel()`.
+        """
+        return _assemble(self)
+
+
+@eqx.filter_jit
+def _assemble(operator):
+    size = int(np.prod(operator.state_shape))
+    arrays = jax.tree_util.tree_leaves(eqx.filter(operator, eqx.is_array))
+    basis = jnp.eye(size, dtype=jnp.result_type(*arrays)).reshape(size, *operator.state_shape)
+    return jax.vmap(operator)(basis).reshape(size, size).T
+
+
+def check_field(name: str, value, shape: tuple[int, ...]):
+    """Validate a coefficient field: a floating array of exactly `shape`.
+
+    **Returns:** the field as a JAX array.
+
+    **Raises:** `TypeError` for a non-array or non-floating dtype, `ValueError` for a
+    wrong shape; both name the argument.
+    """
+    if not hasattr(value, "shape") or not hasattr(value, "dtype"):
+        raise TypeError(
+            f"{name}: expected a floating array of shape {shape}, got {type(value).__name__}"
+        )
+    if not jnp.issubdtype(value.dtype, jnp.floating):
+        raise TypeError(f"{name}: expected a floating dtype, got {value.dtype}")
+    if tuple(value.shape) != tuple(shape):
+        raise ValueError(
+            f"{name}: expected shape {tuple(shape)} (the grid's), got {tuple(value.shape)}"
+        )
+    return jnp.asarray(value)
+
+
+def _check_grid(grid):
+    if not isinstance(grid, Grid):
+        raise TypeError(f"grid: expected a pdekrylov.Grid, got {type(grid).__name__}")
+    return grid
+
+
+class WaveOperator(AbstractOperator):
+    """The wave equation `u_tt = c^2 lap(u)` in first-order form (the paper's).
+
+    The state is `y = (u, u_t)`, of shape `(2, *grid.shape)`, and
+    `op(y) = (u_t, speed**2 * lap(u))` with the (2d+1)-point Laplacian. Only the square
+    of the speed enters, so its sign is irrelevant.
+
+    **Arguments:**
+
+    - `grid`: a `pdekrylov.Grid`.
+    - `speed`: the wave speed c, a floating array of the grid's shape.
+    - `boundary`: `"neumann"` (default), `"dirichlet"` or `"periodic"`.
+    """
+
+    grid: Grid
+    speed: jax.Array
+    boundary: str = eqx.field(static=True)
+
+    def __init__(self, grid, speed, boundary="neumann"):
+        self.grid = _check_grid(grid)
+        self.speed = check_field("speed", speed, grid.shape)
+        self.boundary = _stencil.check_boundary(boundary)
+
+    @property
+    def state_shape(self):
+        return (2, *self.grid.shape)
+
+    def __call__(self, y):
+        self._check_state(y)
+        u, u_t = y[0], y[1]
+        acceleration = self.speed**2 * _stencil.laplacian(u, self.grid.spacing, self.boundary)
+        return jnp.stack([u_t.astype(acceleration.dtype), acceleration])
+
+
+class DiffusionOperator(AbstractOperator):
+    """Diffusion `u_t = div(k grad u)` in conservative (flux) form.
+
+    Face diffusivities are the arithmetic mean of the two adjacent nodes. The matrix is
+    symmetric negative semi-definite for every boundary condition (`is_self_adjoint`).
+
+    **Arguments:**
+
+    - `grid`: a `pdekrylov.Grid`.
+    - `diffusivity`: k, a floating array of the grid's shape (non-negative for a
+      well-posed problem; not checked, since it may be a traced learned field).
+    - `boundary`: `"neumann"` (default), `"dirichlet"` or `"periodic"`.
+    """
+
+    grid: Grid
+    diffusivity: jax.Array
+    boundary: str = eqx.field(static=True)
+
+    is_self_adjoint = True
+
+    def __init__(self, grid, diffusivity, boundary="neumann"):
+        self.grid = _check_grid(grid)
+        self.diffusivity = check_field("diffusivity", diffusivity, grid.shape)
+        self.boundary = _stencil.check_boundary(boundary)
+
+    @property
+    def state_shape(self):
+        return self.grid.shape
+
+    def __call__(self, y):
+        self._check_state(y)
+        return _stencil.flux_divergence(
+            y, self.diffusivity, self.grid.spacing, self.boundary
+        )
+
+
+class AdvectionDiffusionOperator(AbstractOperator):
+    """Advection-diffusion `u_t = div(k grad u) - v . grad u` (non-symmetric).
+
+    Diffusion as in `DiffusionOperator`; advection by first-order upwind differences
+    (the one-sided difference from the side the flow comes from, per axis and node),
+    which keeps the discrete operator dissipative at the price of first-order accuracy.
+
+    **Arguments:**
+
+    - `grid`: a `pdekrylov.Grid`.
+    - `diffusivity`: k, a floating array of the grid's shape.
+    - `velocity`: v, a sequence of d floating arrays of the grid's shape (one per axis),
+      or one array of shape `(d, *grid.shape)`.
+    - `boundary`: `"neumann"` (default), `"dirichlet"` or `"periodic"`.
+    """
+
+    grid: Grid
+    diffusivity: jax.Array
+    velocity: jax.Array
+    boundary: str = eqx.field(static=True)
+
+    def __init__(self, grid, diffusivity, velocity, boundary="neumann"):
+        self.grid = _check_grid(grid)
+        self.diffusivity = check_field("diffusivity", diffusivity, grid.shape)
+        if isinstance(velocity, (list, tuple)):
+            if len(velocity) != grid.ndim:
+                raise ValueError(
+                    f"velocity: expected {grid.ndim} components (one per axis), "
+                    f"got {len(velocity)}"
+                )
+            components = [
+                check_field(f"velocity[{i}]", v, grid.shape) for i, v in enumerate(velocity)
+            ]
+            velocity = jnp.stack(components)
+        self.velocity = check_field("velocity", velocity, (grid.ndim, *grid.shape))
+        self.boundary = _stencil.check_boundary(boundary)
+
+    @property
+    def state_shape(self):
+        return self.grid.shape
+
+    def __call__(self, y):
+        self._check_state(y)
+        spacing = self.grid.spacing
+        diffusion = _stencil.flux_divergence(y, self.diffusivity, spacing, self.boundary)
+        advection = _stencil.upwind_advection(y, self.velocity, spacing, self.boundary)
+        return diffusion - advection

@@ -1,0 +1,35 @@
+"""Figures of fields and states on 2D grids."""
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.pyplot as plt
+import numpy as np
+
+
+def field_panels(fields, titles, grid, *, suptitle=None, cmap="viridis"):
+    """Plot several 2D grid fields side by side, each with its own colour bar.
+
+    **Arguments:**
+
+    - `fields`: sequence of arrays of the (2D) grid's shape.
+    - `titles`: one title per field.
+    - `grid`: the `pdekrylov.Grid` they live on (for the axis extent).
+    - `suptitle`: an optional figure title.
+
+    **Returns:** the matplotlib figure.
+    """
+    if grid.ndim != 2:
+        raise ValueError(f"grid: field_panels plots 2D grids, got {grid.ndim}D")
+    extent = (grid.lower[1], grid.upper[1], grid.lower[0], grid.upper[0])
+    fig, axes = plt.subplots(1, len(fields), figsize=(3.6 * len(fields), 3.2), squeeze=False)
+    for ax, field, title in zip(axes[0], fields, titles):
+        image = ax.imshow(np.asarray(field), origin="lower", extent=extent, cmap=cmap)
+        ax.set_title(title)
+        ax.set_xlabel("x₁")
+        ax.set_ylabel("x₀")
+        fig.colorbar(image, ax=ax, shrink=0.8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,54 @@
+"""The command line, run as a user runs it: a real subprocess, real files."""
+
+import subprocess
+import sys
+
+import pytest
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "pdekrylov", *args],
+        capture_output=True, text=True, cwd=cwd, timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "out"
+    result = run_cli("demo", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "wrote" in result.stdout and " ms" in result.stdout
+    return out
+
+
+def test_demo_writes_pngs(demo_dir):
+    for name in ("states.png", "speed.png"):
+        data = (demo_dir / name).read_bytes()
+        assert data.startswith(b"\x89PNG") and len(data) > 1000
+    assert not list(demo_dir.glob(".*.tmp"))  # no temporary files left behind
+
+
+def test_demo_refuses_to_overwrite_without_force(demo_dir):
+    before = (demo_dir / "states.png").stat().st_mtime_ns
+    result = run_cli("demo", "--out", str(demo_dir))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "--force" in lines[0]
+    assert "Traceback" not in result.stderr
+    assert (demo_dir / "states.png").stat().st_mtime_ns == before
+
+
+def test_demo_force_replaces(demo_dir):
+    result = run_cli("demo", "--out", str(demo_dir), "--force")
+    assert result.returncode == 0, result.stderr
+
+
+def test_debug_shows_traceback(demo_dir):
+    result = run_cli("--debug", "demo", "--out", str(demo_dir))
+    assert result.returncode != 0 and "Traceback" in result.stderr
+
+
+def test_unknown_command_exits_2():
+    result = run_cli("frobnicate")
+    assert result.returncode == 2
