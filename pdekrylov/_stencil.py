@@ -1,51 +1,50 @@
 """Finite-difference stencils on vertex grids, with ghost-node boundary conditions.
 
-Every stencil pads its input by one ghost node per side and axis, then reads shifted
-slices of the padded array. XLA fuses the pad and the slices into one pass over the
-data, which is what makes the matvec memory-bound rather than op-bound (see
-`examples/bench_matvec.py` for the alternatives that were measured).
+Every stencil reads, per axis, the two neighbours of each node: `neighbour(u, axis, ±1)`
+is `u` shifted by one node, with the boundary condition's ghost value at the end it
+shifts in from. Each shift is a `lax.pad` with negative padding (a pure index shift)
+followed by a `where` on the boundary slab, so every shifted array has a single
+consumer and XLA fuses the whole stencil into one pass over memory. (Padding once with
+`jnp.pad(mode="edge")` and slicing four neighbours out of it materialises the padded
+copies instead: 3-6x slower at 512^2; see `examples/bench_matvec.py`.)
 """
 
+import jax
 import jax.numpy as jnp
 
-#: Boundary name -> `jnp.pad` mode that realises its ghost nodes.
 #: neumann: the ghost copies its boundary neighbour (zero normal derivative; the paper's
 #: edge padding); dirichlet: the ghost is zero; periodic: the ghost is the opposite end.
-BOUNDARY_PAD_MODES = {"neumann": "edge", "dirichlet": "constant", "periodic": "wrap"}
+BOUNDARIES = ("neumann", "dirichlet", "periodic")
 
 
 def check_boundary(boundary) -> str:
     """Return `boundary` if it names a known boundary condition, else raise `ValueError`."""
-    if not isinstance(boundary, str) or boundary not in BOUNDARY_PAD_MODES:
-        raise ValueError(
-            f"boundary: expected one of {sorted(BOUNDARY_PAD_MODES)}, got {boundary!r}"
-        )
+    if not isinstance(boundary, str) or boundary not in BOUNDARIES:
+        raise ValueError(f"boundary: expected one of {sorted(BOUNDARIES)}, got {boundary!r}")
     return boundary
 
 
-def pad(u, boundary: str):
-    """Pad every axis of `u` with one ghost node per side, as `boundary` prescribes."""
-    return jnp.pad(u, 1, mode=BOUNDARY_PAD_MODES[boundary])
+def neighbour(u, axis: int, side: int, boundary: str):
+    """The array of each node's neighbour at `index + side * e_axis` (side = ±1).
 
-
-def pad_coefficient(k, boundary: str):
-    """Pad a coefficient field so that every cell face has two neighbours to average.
-
-    Coefficients have no boundary condition of their own: outside the domain they are
-    continued by their boundary value (or periodically for periodic boundaries).
+    Nodes whose neighbour lies outside the grid read the ghost value of `boundary`.
     """
-    return jnp.pad(k, 1, mode="wrap" if boundary == "periodic" else "edge")
+    if boundary == "periodic":
+        return jnp.roll(u, -side, axis=axis)
+    config = [(0, 0, 0)] * u.ndim
+    config[axis] = (-1, 1, 0) if side > 0 else (1, -1, 0)
+    shifted = jax.lax.pad(u, jnp.zeros((), u.dtype), config)  # ghost = 0 (dirichlet)
+    if boundary == "dirichlet":
+        return shifted
+    edge = u.shape[axis] - 1 if side > 0 else 0
+    at_edge = jax.lax.broadcasted_iota(jnp.int32, u.shape, axis) == edge
+    return jnp.where(at_edge, u, shifted)  # neumann: the ghost copies the boundary node
 
 
-def along(padded, axis: int, start: int, stop_from_end: int):
-    """Slice a padded array: `start : len - stop_from_end` on `axis`, interior elsewhere."""
-    index = []
-    for i, n in enumerate(padded.shape):
-        if i == axis:
-            index.append(slice(start, n - stop_from_end))
-        else:
-            index.append(slice(1, n - 1))
-    return padded[tuple(index)]
+def coefficient_neighbour(k, axis: int, side: int, boundary: str):
+    """Neighbour of a coefficient field: continued by its boundary value outside the
+    domain (coefficients have no boundary condition of their own), or periodically."""
+    return neighbour(k, axis, side, "periodic" if boundary == "periodic" else "neumann")
 
 
 def laplacian(u, spacing, boundary: str):
@@ -55,15 +54,14 @@ def laplacian(u, spacing, boundary: str):
 
     - `u`: array of the grid's shape.
     - `spacing`: the grid spacing per axis.
-    - `boundary`: a key of `BOUNDARY_PAD_MODES`.
+    - `boundary`: one of `BOUNDARIES`.
 
     **Returns:** an array like `u`: `sum_i (u[j+e_i] - 2 u[j] + u[j-e_i]) / h_i^2`.
     """
-    up = pad(u, boundary)
     out = jnp.zeros_like(u)
     for axis, h in enumerate(spacing):
-        forward = along(up, axis, 2, 0)
-        backward = along(up, axis, 0, 2)
+        forward = neighbour(u, axis, 1, boundary)
+        backward = neighbour(u, axis, -1, boundary)
         out = out + (forward - 2 * u + backward) / (h * h)
     return out
 
@@ -83,17 +81,13 @@ def flux_divergence(u, k, spacing, boundary: str):
 
     **Returns:** an array like `u`.
     """
-    up = pad(u, boundary)
-    kp = pad_coefficient(k, boundary)
     out = jnp.zeros_like(u * k)
     for axis, h in enumerate(spacing):
-        u_line = along(up, axis, 0, 0)  # length n+2 along `axis`
-        k_line = along(kp, axis, 0, 0)
-        u_lo, u_hi = _neighbours(u_line, axis)
-        k_lo, k_hi = _neighbours(k_line, axis)
-        flux = 0.5 * (k_lo + k_hi) * (u_hi - u_lo) / h  # n+1 faces
-        flux_lo, flux_hi = _neighbours(flux, axis)
-        out = out + (flux_hi - flux_lo) / h
+        flux = []
+        for side in (1, -1):
+            k_face = 0.5 * (k + coefficient_neighbour(k, axis, side, boundary))
+            flux.append(k_face * (neighbour(u, axis, side, boundary) - u))
+        out = out + (flux[0] + flux[1]) / (h * h)
     return out
 
 
@@ -113,21 +107,10 @@ def upwind_advection(u, velocity, spacing, boundary: str):
 
     **Returns:** an array like `u`.
     """
-    up = pad(u, boundary)
     out = jnp.zeros_like(u * velocity[0])
     for axis, h in enumerate(spacing):
-        forward = (along(up, axis, 2, 0) - u) / h
-        backward = (u - along(up, axis, 0, 2)) / h
+        forward = (neighbour(u, axis, 1, boundary) - u) / h
+        backward = (u - neighbour(u, axis, -1, boundary)) / h
         v = velocity[axis]
         out = out + jnp.maximum(v, 0) * backward + jnp.minimum(v, 0) * forward
     return out
-
-
-def _neighbours(x, axis):
-    """`(x[:-1], x[1:])` along `axis`."""
-    n = x.shape[axis]
-    lo = [slice(None)] * x.ndim
-    hi = [slice(None)] * x.ndim
-    lo[axis] = slice(0, n - 1)
-    hi[axis] = slice(1, n)
-    return x[tuple(lo)], x[tuple(hi)]

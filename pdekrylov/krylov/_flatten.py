@@ -1,0 +1,70 @@
+"""Turn a pytree matvec with pytree parameters into a flat, closure-free function.
+
+`jax.custom_vjp` needs its non-differentiable function argument to close over no
+tracers, and its differentiable arguments to be arrays. Both Krylov decompositions
+therefore work on `matvec_flat(x, dynamic, constants)` with `x` a flat vector,
+`dynamic` the array leaves of the user's parameters and `constants` whatever arrays the
+user's matvec closed over (hoisted by `jax.closure_convert`, so they are differentiated
+too).
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+
+
+def flatten_problem(matvec, v, params):
+    """Flatten `v` and convert `matvec(v, *params)` to a flat, closure-free form.
+
+    **Arguments:**
+
+    - `matvec`: `matvec(v, *params)` returning a pytree like `v`.
+    - `v`: the start vector, any pytree of arrays.
+    - `params`: the tuple of extra arguments (any pytrees; array leaves are differentiable).
+
+    **Returns:** `(v_flat, unravel, matvec_flat, args)` where
+    `matvec_flat(x, *args)` is the flat matvec and `args` its differentiable arguments.
+    """
+    v_flat, unravel = ravel_pytree(v)
+    dynamic, static = eqx.partition(params, eqx.is_array)
+
+    def matvec_on_flat(x, dyn):
+        out = matvec(unravel(x), *eqx.combine(dyn, static))
+        out_flat, _ = ravel_pytree(out)
+        if out_flat.shape != x.shape:
+            raise ValueError(
+                f"matvec: expected an output of the same size as v ({x.size}), "
+                f"got {out_flat.size}"
+            )
+        return out_flat.astype(x.dtype)
+
+    converted, constants = jax.closure_convert(matvec_on_flat, v_flat, dynamic)
+    return v_flat, unravel, converted, (dynamic, *constants)
+
+
+def check_depth(depth, size: int) -> int:
+    """Validate a Krylov depth: an integer in `[1, size]`."""
+    if isinstance(depth, bool) or not isinstance(depth, int):
+        try:
+            import operator
+
+            depth = operator.index(depth)
+        except TypeError:
+            raise TypeError(f"depth: expected an int, got {type(depth).__name__}") from None
+    if not 1 <= depth <= size:
+        raise ValueError(
+            f"depth: expected 1 <= depth <= {size} (the size of v), got {depth}"
+        )
+    return depth
+
+
+def safe_inverse(x):
+    """`1/x` where `x != 0`, else 0 (for norms of vectors that may vanish)."""
+    nonzero = x != 0
+    return jnp.where(nonzero, 1 / jnp.where(nonzero, x, 1), 0)
+
+
+def breakdown_tolerance(dtype):
+    """Relative size below which an orthogonalised vector counts as zero."""
+    return 10 * jnp.finfo(dtype).eps
