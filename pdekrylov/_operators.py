@@ -36,6 +36,15 @@ class AbstractOperator(eqx.Module):
     def __call__(self, y):
         """Apply the operator to `y` (an array of shape `state_shape`)."""
 
+    def second_order_form(self) -> "SecondOrderForm | None":
+        """The operator's second-order structure, if it has one (default: none).
+
+        Operators of the form `(u, u_t)' = (u_t, W S W^{-1} u)`, with `S` symmetric and
+        `W` diagonal, return it; solvers can then use a symmetric Lanczos process on `S`
+        (half the state, a three-term recurrence) instead of Arnoldi on the whole system.
+        """
+        return None
+
     def _check_state(self, y):
         if jnp.shape(y) != self.state_shape:
             raise ValueError(
@@ -87,6 +96,52 @@ def _check_grid(grid):
     return grid
 
 
+class SymmetrizedWaveStiffness(AbstractOperator):
+    """`S z = c lap(c z)`: the wave operator's `c^2 lap` made symmetric.
+
+    `c^2 lap = C S C^{-1}` with `C = diag(c)`, and `S` is symmetric because `lap` is (for
+    all three boundary conditions), so `S` is what a Lanczos process can work with.
+
+    **Arguments:** as for `WaveOperator`.
+    """
+
+    grid: Grid
+    speed: jax.Array
+    boundary: str = eqx.field(static=True)
+
+    is_self_adjoint = True
+
+    def __init__(self, grid, speed, boundary="neumann"):
+        self.grid = _check_grid(grid)
+        self.speed = check_field("speed", speed, grid.shape)
+        self.boundary = _stencil.check_boundary(boundary)
+
+    @property
+    def state_shape(self):
+        return self.grid.shape
+
+    def __call__(self, z):
+        self._check_state(z)
+        return self.speed * _stencil.laplacian(self.speed * z, self.grid.spacing, self.boundary)
+
+    def lift(self, u):
+        """`S C^{-1} u = c lap(u)`, computed without dividing by c (which may vanish)."""
+        self._check_state(u)
+        return self.speed * _stencil.laplacian(u, self.grid.spacing, self.boundary)
+
+
+class SecondOrderForm(eqx.Module):
+    """`(u, u_t)' = (u_t, W S W^{-1} u)` with `S` self-adjoint and `W = diag(scale)`.
+
+    - `stiffness`: `S`, an operator with `is_self_adjoint` and a `lift(u)` method that
+      returns `S W^{-1} u` without dividing by `W`.
+    - `scale`: the diagonal of `W`, an array of `stiffness.state_shape`.
+    """
+
+    stiffness: AbstractOperator
+    scale: jax.Array
+
+
 class WaveOperator(AbstractOperator):
     """The wave equation `u_tt = c^2 lap(u)` in first-order form (the paper's).
 
@@ -113,6 +168,10 @@ class WaveOperator(AbstractOperator):
     @property
     def state_shape(self):
         return (2, *self.grid.shape)
+
+    def second_order_form(self):
+        stiffness = SymmetrizedWaveStiffness(self.grid, self.speed, self.boundary)
+        return SecondOrderForm(stiffness, self.speed)
 
     def __call__(self, y):
         self._check_state(y)

@@ -4,5 +4,13 @@ Knows matvecs, vectors and parameter pytrees; nothing about grids or PDEs.
 """
 
 from ._arnoldi import ArnoldiResult as ArnoldiResult, arnoldi as arnoldi
-from ._funm import ExpmAction as ExpmAction, expm_action as expm_action
-from ._lanczos import LanczosResult as LanczosResult, lanczos as lanczos
+from ._funm import (
+    ExpmAction as ExpmAction,
+    expm_action as expm_action,
+    second_order_functions as second_order_functions,
+)
+from ._lanczos import (
+    LanczosResult as LanczosResult,
+    lanczos as lanczos,
+    tridiagonal_matrix as tridiagonal_matrix,
+)

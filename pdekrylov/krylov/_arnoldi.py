@@ -15,7 +15,13 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._flatten import breakdown_tolerance, check_depth, flatten_problem, safe_inverse
+from ._flatten import (
+    breakdown_tolerance,
+    check_depth,
+    flatten_problem,
+    safe_inverse,
+    set_row,
+)
 
 
 class ArnoldiResult(NamedTuple):
@@ -73,7 +79,7 @@ def forward(matvec, depth: int, v, *args):
 
     def step(k, carry):
         Qr, H, q, _ = carry
-        Qr = Qr.at[k].set(q)
+        Qr = set_row(Qr, k, q)
         w = matvec(q, *args)
         scale = jnp.sqrt(jnp.vdot(w, w))
         # Classical Gram-Schmidt twice ("twice is enough"): rows > k of Qr are zero and
@@ -162,7 +168,7 @@ def adjoint(matvec, args, Qr, H, r, norm, dQr, dH, dr, dnorm, reproject=True):
         # (A^T lambda)^T Q = lambda^T (Q H + r e_K^T): from s, no pass over Q needed.
         At_lam_Q = s @ H + jnp.vdot(r, lam) * e_K
         Gamma = Gamma.at[k].set(lower_mask[k] * (pi_gamma - At_lam_Q))
-        Lambda = Lambda.at[k].set(lam)
+        Lambda = set_row(Lambda, k, lam)
         xi = dq + gamma[k] * r + (Gamma[k] + Gamma[:, k]) @ Qr
         lam_prev = xi - H[k, k] * lam + At_lam - h_row @ Lambda
         # An exact breakdown (beta = 0) leaves lambda_{k-1} undetermined by this row;

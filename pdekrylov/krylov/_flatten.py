@@ -68,3 +68,12 @@ def safe_inverse(x):
 def breakdown_tolerance(dtype):
     """Relative size below which an orthogonalised vector counts as zero."""
     return 10 * jnp.finfo(dtype).eps
+
+
+def set_row(matrix, index, row):
+    """`matrix.at[index].set(row)` as an in-place dynamic-update-slice.
+
+    The `.at[].set` scatter of a traced index lowers, on CPU, to a select over the whole
+    matrix (a full pass over an N x K basis per Krylov step); this does not.
+    """
+    return jax.lax.dynamic_update_index_in_dim(matrix, row, index, 0)

@@ -57,3 +57,38 @@ def expm_action(decomposition, times):
     residual_norm = jnp.sqrt(jnp.vdot(decomposition.residual, decomposition.residual))
     error = decomposition.norm * residual_norm * jnp.abs(first_columns[:, -1])
     return ExpmAction(values, error)
+
+
+def second_order_functions(T, times):
+    """First columns of the functions that solve `z'' = T z`, for each time t.
+
+    With `F_c(x) = cosh(t sqrt(x))`, `F_s(x) = sinh(t sqrt(x)) / sqrt(x)` (as power
+    series: entire functions of x, so `T` may have any sign), and their reductions
+    `G_c(x) = (F_c(x) - 1) / x`, `G_s(x) = (F_s(x) - t) / x`, this returns
+    `(G_s(T) e_1, G_c(T) e_1, F_s(T) e_1)` evaluated at each t.
+
+    All three come from one exponential of a 4K x 4K block matrix: the state
+    `(p, w, w', b)` with `p' = w`, `w'' = T w + b`, `b' = 0`, started at `(0, 0, 0, e_1)`,
+    is `(G_s e_1, G_c e_1, F_s e_1, e_1)` at time t. `expm` (Padé) keeps the derivative
+    accurate where an eigendecomposition would divide by eigenvalue gaps.
+
+    **Arguments:**
+
+    - `T`: a K x K matrix (the Lanczos tridiagonal).
+    - `times`: a 1D array of P times.
+
+    **Returns:** three arrays of shape `(P, K)`.
+    """
+    K = T.shape[0]
+    identity = jnp.eye(K, dtype=T.dtype)
+    zero = jnp.zeros_like(T)
+    M = jnp.block(
+        [
+            [zero, identity, zero, zero],
+            [zero, zero, identity, zero],
+            [zero, T, zero, identity],
+            [zero, zero, zero, zero],
+        ]
+    )
+    columns = jax.vmap(lambda t: jax.scipy.linalg.expm(t * M)[:, 3 * K])(times)
+    return columns[:, :K], columns[:, K : 2 * K], columns[:, 2 * K : 3 * K]

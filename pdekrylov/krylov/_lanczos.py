@@ -16,7 +16,13 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from ._flatten import breakdown_tolerance, check_depth, flatten_problem, safe_inverse
+from ._flatten import (
+    breakdown_tolerance,
+    check_depth,
+    flatten_problem,
+    safe_inverse,
+    set_row,
+)
 
 
 class LanczosResult(NamedTuple):
@@ -37,12 +43,13 @@ class LanczosResult(NamedTuple):
 
     @property
     def tridiagonal(self):
-        """The dense symmetric tridiagonal matrix T, shape `(K, K)`."""
-        return (
-            jnp.diag(self.diagonal)
-            + jnp.diag(self.offdiagonal, 1)
-            + jnp.diag(self.offdiagonal, -1)
-        )
+        """The dense symmetric tridiagonal matrix T, shape `(K, K)` (unbatched results)."""
+        return tridiagonal_matrix(self.diagonal, self.offdiagonal)
+
+
+def tridiagonal_matrix(diagonal, offdiagonal):
+    """The dense symmetric tridiagonal matrix with the given diagonals."""
+    return jnp.diag(diagonal) + jnp.diag(offdiagonal, 1) + jnp.diag(offdiagonal, -1)
 
 
 def lanczos(matvec, v, depth: int, *params):
@@ -80,7 +87,7 @@ def forward(matvec, depth: int, v, *args):
 
     def step(k, carry):
         Qr, alpha, beta, q, q_prev, beta_prev, _ = carry
-        Qr = Qr.at[k].set(q)
+        Qr = set_row(Qr, k, q)
         u = matvec(q, *args)
         w = u - beta_prev * q_prev
         a = jnp.vdot(q, w)

@@ -1,0 +1,105 @@
+"""`pk.solve`: the one entry point for solving `y' = A(theta) y` with any solver."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._operators import AbstractOperator
+from .solvers import AbstractSolver
+
+
+class Solution(eqx.Module):
+    """The result of `pk.solve`.
+
+    - `ts`: the save times, shape `(T,)`.
+    - `ys`: the states at `ts`, shape `(T, *state_shape)` (always a leading time axis).
+    - `stats`: a dict: `num_matvecs` (operator applications in the forward pass),
+      `num_steps`, and for Krylov solvers `error_estimate` (per save time).
+    """
+
+    ts: jax.Array
+    ys: jax.Array
+    stats: dict
+
+
+def solve(operator, y0, t1, solver, *, t0=0.0, saveat=None) -> Solution:
+    """Solve `y' = A y`, `y(t0) = y0`, where `A y = operator(y)`, up to `t1`.
+
+    Differentiable (`jax.grad` / `equinox.filter_grad`) with respect to the operator's
+    coefficient fields and `y0`; `jax.vmap`-able over batches of `y0`.
+
+    **Arguments:**
+
+    - `operator`: a `pdekrylov.AbstractOperator`.
+    - `y0`: the initial state, a floating array of `operator.state_shape`.
+    - `t1`: the final time (a Python or numpy number, `t1 > t0`).
+    - `solver`: a solver object: `pk.Arnoldi(...)`, `pk.Lanczos(...)`, `pk.Diffrax(...)`.
+    - `t0`: the initial time (default 0).
+    - `saveat`: times at which to return the state: a sorted 1D sequence in `[t0, t1]`
+      (default: just `t1`).
+
+    **Returns:** a `Solution`.
+
+    **Raises:** `ValueError` / `TypeError` naming the offending argument.
+    """
+    if not isinstance(operator, AbstractOperator):
+        raise TypeError(
+            f"operator: expected a pdekrylov operator, got {type(operator).__name__}"
+        )
+    if not isinstance(solver, AbstractSolver):
+        raise TypeError(
+            f"solver: expected a solver object such as pk.Arnoldi(depth=20) or "
+            f"pk.Diffrax(diffrax.Tsit5(), steps=50), got {solver!r}"
+        )
+    t0 = _concrete_time("t0", t0)
+    t1 = _concrete_time("t1", t1)
+    if not t1 > t0:
+        raise ValueError(f"t1: expected t1 > t0, got t0={t0}, t1={t1}")
+    save_times = _check_saveat(saveat, t0, t1)
+    if jnp.shape(y0) != operator.state_shape:
+        raise ValueError(
+            f"y0: expected shape {operator.state_shape} (the operator's state shape), "
+            f"got {jnp.shape(y0)}; vmap over batches"
+        )
+    if not jnp.issubdtype(jnp.result_type(y0), jnp.floating):
+        raise TypeError(f"y0: expected a floating dtype, got {jnp.result_type(y0)}")
+    solver.check_operator(operator)
+    y0 = jnp.asarray(y0)
+    ys, stats = solver.integrate(operator, y0, t0, t1, save_times)
+    return Solution(ts=jnp.asarray(save_times, y0.dtype), ys=ys, stats=stats)
+
+
+def _concrete_time(name, value):
+    try:
+        value = float(value)
+    except (TypeError, jax.errors.ConcretizationTypeError):
+        raise TypeError(
+            f"{name}: expected a concrete number (times are static in pk.solve), got {value!r}"
+        ) from None
+    if not np.isfinite(value):
+        raise ValueError(f"{name}: expected a finite number, got {value}")
+    return value
+
+
+def _check_saveat(saveat, t0, t1):
+    if saveat is None:
+        return np.array([t1])
+    try:
+        times = np.asarray(saveat, dtype=float)
+    except (TypeError, ValueError, jax.errors.ConcretizationTypeError):
+        raise TypeError(f"saveat: expected a 1D sequence of numbers, got {saveat!r}") from None
+    if times.ndim == 0:
+        times = times[None]
+    if times.ndim != 1 or times.size == 0:
+        raise ValueError(f"saveat: expected a non-empty 1D sequence, got shape {times.shape}")
+    if not np.all(np.isfinite(times)):
+        raise ValueError("saveat: expected finite times")
+    if np.any(np.diff(times) < 0):
+        raise ValueError(f"saveat: expected sorted times, got {times.tolist()}")
+    if times[0] < t0 or times[-1] > t1:
+        raise ValueError(
+            f"saveat: expected times in [t0, t1] = [{t0}, {t1}], got "
+            f"[{times[0]}, {times[-1]}]"
+        )
+    return times
