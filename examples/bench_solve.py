@@ -301,8 +301,10 @@ def size_label(result):
 
 
 def configuration_label(result):
-    substeps = f", {result.substeps} substep{'s' * (result.substeps > 1)}" if result.family.krylov else ""
-    return f"{result.family.name}, {size_label(result)}{substeps}"
+    if not result.family.krylov:
+        return f"{result.family.name}, {size_label(result)}"
+    plural = "s" if result.substeps > 1 else ""
+    return f"{result.family.name}, {size_label(result)}, {result.substeps} substep{plural}"
 
 
 def scan_line(result, tolerance):

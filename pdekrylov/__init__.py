@@ -1,30 +1,33 @@
 """pdekrylov: PDE inverse problems with Krylov matrix-function solvers and exact adjoints."""
 
-from . import krylov as krylov
-from ._grid import Grid as Grid
-from ._solve import Solution as Solution, solve as solve
-from ._operators import (
+from ._threads import limit_scipy_blas_threads as _limit_scipy_blas_threads
+
+_limit_scipy_blas_threads()  # before any XLA computation; see _threads.py for why
+
+from . import krylov as krylov  # noqa: E402
+from ._grid import Grid as Grid  # noqa: E402
+from ._operators import (  # noqa: E402
     AbstractOperator as AbstractOperator,
-    SecondOrderForm as SecondOrderForm,
-    SymmetrizedWaveStiffness as SymmetrizedWaveStiffness,
     AdvectionDiffusionOperator as AdvectionDiffusionOperator,
     DiffusionOperator as DiffusionOperator,
+    SecondOrderForm as SecondOrderForm,
+    SymmetrizedWaveStiffness as SymmetrizedWaveStiffness,
     WaveOperator as WaveOperator,
 )
-
-from .solvers import (
-    AbstractSolver as AbstractSolver,
-    Arnoldi as Arnoldi,
-    Diffrax as Diffrax,
-    Lanczos as Lanczos,
-)
-from .krylov import (
+from ._solve import Solution as Solution, solve as solve  # noqa: E402
+from .krylov import (  # noqa: E402
     ArnoldiResult as ArnoldiResult,
     ExpmAction as ExpmAction,
     LanczosResult as LanczosResult,
     arnoldi as arnoldi,
     expm_action as expm_action,
     lanczos as lanczos,
+)
+from .solvers import (  # noqa: E402
+    AbstractSolver as AbstractSolver,
+    Arnoldi as Arnoldi,
+    Diffrax as Diffrax,
+    Lanczos as Lanczos,
 )
 
 __version__ = "0.1.0"
