@@ -36,27 +36,28 @@ Errors, relative to the reference: value `|L - L_ref| / |L_ref|`, final state
 (Euclidean norms over all grid points). A configuration *passes* if its gradient error
 is at most the tolerance 1e-6. `matvecs` is `sol.stats["num_matvecs"]` (forward pass
 only); `estimate` is the Krylov solvers' a-posteriori estimate of the error of y(1)
-(`sol.stats["error_estimate"]`, absolute).
+(`sol.stats["error_estimate"]`, absolute): an estimate for the state, not the gradient.
 
 How the sweep is kept short (every configuration compiles its own program, several
 seconds each): per family and number of substeps, the step counts / depths of a coarse
-list are evaluated in increasing order until the first one passes; then the midpoint
-between it and the last failing one is evaluated too, to narrow the frontier. This
-assumes the error decreases with the depth / step count; `--full` evaluates the whole
-coarse lists instead (slower), which shows whether it does. Every evaluated
-configuration is then timed and appears in the table.
+list are evaluated in increasing order until the first one passes; then the gap between
+it and the last failing one is bisected `--refine` times (default 2), to narrow the
+frontier. This assumes the error decreases with the depth / step count; `--full`
+evaluates the whole coarse lists instead (slower, no bisection), which shows whether it
+does. Every evaluated configuration is then timed and appears in the table.
 
 How it is timed: `jax.jit(jax.value_and_grad(loss))` per configuration, the first call
 (compile + run, "first call s") is the error scan; then all configurations are called
-`--repeats` times (default 5) in interleaved rounds, with `block_until_ready`, and the
+`--repeats` times (default 10) in interleaved rounds, with `block_until_ready`, and the
 best (minimum) wall-clock time by `time.perf_counter` is reported, so that background
 load affects all alike. The goal line compares the fastest passing Krylov configuration
 (Arnoldi or Lanczos) with the fastest passing Diffrax configuration, both timed in the
 same run: goal `best Krylov / best Diffrax <= 0.5`.
 
-Run it with `python examples/bench_solve.py` (options: `--repeats 5`, `--grid 128`,
-`--quick` (substeps 1 and 2 only, no midpoints), `--full`, `--tolerance 1e-6`).
-Expect about 5-10 minutes on 2 CPU cores; the reference alone takes about a minute.
+Run it with `python examples/bench_solve.py` (options: `--repeats 10`, `--grid 128`,
+`--refine 2`, `--quick` (substeps 1 and 2 instead of 1, 2, 3, 4, 6; no bisection),
+`--full`, `--tolerance 1e-6`). It takes about 5-6 minutes on 2 CPU cores (mostly
+compilation); the reference alone takes about a minute.
 """
 
 import argparse
@@ -159,13 +160,13 @@ class Family:
 
 
 def families(quick):
-    substeps = (1, 2) if quick else (1, 2, 3, 4)
+    substeps = (1, 2) if quick else (1, 2, 3, 4, 6)
     steps = (16, 24, 32, 48, 64, 96)
     return (
         Family("Tsit5 + RecursiveCheckpoint", tsit5_recursive, steps),
         Family("Dopri5 + Backsolve", dopri5_backsolve, steps),
-        Family("Arnoldi", pk.Arnoldi, (20, 30, 40, 50, 60, 80), substeps, krylov=True),
-        Family("Lanczos", pk.Lanczos, (10, 20, 30, 40, 60), substeps, krylov=True),
+        Family("Arnoldi", pk.Arnoldi, (10, 20, 30, 40, 50, 60, 80), substeps, krylov=True),
+        Family("Lanczos", pk.Lanczos, (5, 10, 20, 30, 40, 60), substeps, krylov=True),
     )
 
 
@@ -173,10 +174,14 @@ def families(quick):
 
 
 @dataclass(frozen=True)
-class Reference:
-    value: float
-    final: np.ndarray
-    gradient: np.ndarray
+class Outputs:
+    """What one value_and_grad call of a configuration returns."""
+
+    value: float  # L
+    final: np.ndarray  # y(1)
+    gradient: np.ndarray  # dL / dspeed
+    matvecs: int  # sol.stats["num_matvecs"]
+    estimate: float  # Krylov error estimate of y(1) (nan for Diffrax)
 
 
 @dataclass
@@ -185,13 +190,9 @@ class Result:
     size: int  # steps (Diffrax) or depth (Krylov)
     substeps: int
     call: Callable  # zero-argument jitted value_and_grad
-    value: float
-    final: np.ndarray
-    gradient: np.ndarray
-    matvecs: int
-    estimate: float
+    outputs: Outputs
     first_call: float  # seconds, compile + one run
-    errors: dict = None  # "value", "state", "gradient", relative to the reference
+    errors: dict  # "value", "state", "gradient", relative to the reference
     seconds: float = float("nan")  # best timed value_and_grad
 
     def passes(self, tolerance):
@@ -202,54 +203,60 @@ def relative_error(a, b):
     return float(np.linalg.norm(np.ravel(a - b)) / np.linalg.norm(np.ravel(b)))
 
 
+def relative_errors(outputs, reference):
+    """Relative errors of value, final state and gradient (2-norms)."""
+    return {
+        "value": abs(outputs.value - reference.value) / abs(reference.value),
+        "state": relative_error(outputs.final, reference.final),
+        "gradient": relative_error(outputs.gradient, reference.gradient),
+    }
+
+
 def run_solver(problem, solver):
-    """Compile and call value_and_grad once; the zero-arg call, its outputs, and seconds."""
+    """Compile and call value_and_grad once: (zero-argument call, Outputs, seconds)."""
     call = functools.partial(value_and_grad_function(problem, solver), problem.speed)
     start = time.perf_counter()
     (value, (final, matvecs, estimate)), gradient = jax.block_until_ready(call())
     seconds = time.perf_counter() - start
-    outputs = (float(value), np.asarray(final), int(matvecs), float(estimate), np.asarray(gradient))
+    outputs = Outputs(
+        float(value), np.asarray(final), np.asarray(gradient), int(matvecs), float(estimate)
+    )
     return call, outputs, seconds
 
 
 def evaluate(problem, family, size, substeps, reference):
-    call, (value, final, matvecs, estimate, gradient), seconds = run_solver(
-        problem, family.make_solver(size, substeps)
-    )
-    result = Result(family, size, substeps, call, value, final, gradient, matvecs, estimate, seconds)
-    result.errors = {
-        "value": abs(value - reference.value) / abs(reference.value),
-        "state": relative_error(final, reference.final),
-        "gradient": relative_error(gradient, reference.gradient),
-    }
-    return result
+    call, outputs, seconds = run_solver(problem, family.make_solver(size, substeps))
+    errors = relative_errors(outputs, reference)
+    return Result(family, size, substeps, call, outputs, seconds, errors)
 
 
 def compute_reference(problem):
-    """Dopri8 with REFERENCE_STEPS steps, checked against CHECK_STEPS; (reference, lines)."""
+    """Dopri8 with REFERENCE_STEPS steps, checked against CHECK_STEPS: (Outputs, lines)."""
     references, lines = {}, []
     for steps in (REFERENCE_STEPS, CHECK_STEPS):
-        _, (value, final, matvecs, _, gradient), seconds = run_solver(
-            problem, dopri8_recursive(steps)
-        )
-        references[steps] = Reference(value, final, gradient)
+        _, outputs, seconds = run_solver(problem, dopri8_recursive(steps))
+        references[steps] = outputs
         lines.append(
-            f"Dopri8 + RecursiveCheckpoint, {steps} steps: L = {value:.15e}, "
-            f"||g||_2 = {np.linalg.norm(gradient):.6e}, {matvecs} matvecs, "
+            f"Dopri8 + RecursiveCheckpoint, {steps} steps: L = {outputs.value:.15e}, "
+            f"||g||_2 = {np.linalg.norm(outputs.gradient):.6e}, {outputs.matvecs} matvecs, "
             f"first call {seconds:.1f} s"
         )
-    reference, check = references[REFERENCE_STEPS], references[CHECK_STEPS]
+    reference = references[REFERENCE_STEPS]
+    errors = relative_errors(reference, references[CHECK_STEPS])
     lines.append(
         f"self-check, {REFERENCE_STEPS} vs {CHECK_STEPS} steps: rel. value diff "
-        f"{abs(reference.value - check.value) / abs(check.value):.1e}, rel. state diff "
-        f"{relative_error(reference.final, check.final):.1e}, rel. gradient diff (2-norm) "
-        f"{relative_error(reference.gradient, check.gradient):.1e}"
+        f"{errors['value']:.1e}, rel. state diff {errors['state']:.1e}, rel. gradient diff "
+        f"(2-norm) {errors['gradient']:.1e}"
     )
     return reference, lines
 
 
 def scan_family(problem, family, reference, tolerance, full, refine, report):
-    """Evaluate one family's configurations (see the module docstring); a list of results."""
+    """Evaluate one family's configurations (see the module docstring); a list of results.
+
+    Unless `full`, per number of substeps: the coarse sizes in increasing order up to the
+    first passing one, then `refine` bisections of the gap to the last failing one.
+    """
     results = []
 
     def run(size, substeps):
@@ -259,15 +266,25 @@ def scan_family(problem, family, reference, tolerance, full, refine, report):
         return result.passes(tolerance)
 
     for substeps in family.substeps:
-        last_failure = None
+        failing = None
         for size in family.sizes:
             if run(size, substeps) and not full:
-                midpoint = (size + last_failure) // 2 if last_failure is not None else None
-                if refine and midpoint not in (None, last_failure):
-                    run(midpoint, substeps)
+                bisect(failing, size, lambda size: run(size, substeps), refine)
                 break
-            last_failure = size
+            failing = size
     return results
+
+
+def bisect(failing, passing, passes, levels):
+    """Narrow the gap between a failing and a passing size by `levels` bisections."""
+    for _ in range(levels):
+        if failing is None or passing - failing < 2:
+            return
+        midpoint = (failing + passing) // 2
+        if passes(midpoint):
+            passing = midpoint
+        else:
+            failing = midpoint
 
 
 def best_times(calls, repeats):
@@ -296,15 +313,15 @@ def machine_info():
     )
 
 
-def size_label(result):
-    return f"{result.size} steps" if not result.family.krylov else f"depth {result.size}"
+def settings_label(result):
+    if not result.family.krylov:
+        return f"{result.size} steps"
+    plural = "s" if result.substeps > 1 else ""
+    return f"depth {result.size}, {result.substeps} substep{plural}"
 
 
 def configuration_label(result):
-    if not result.family.krylov:
-        return f"{result.family.name}, {size_label(result)}"
-    plural = "s" if result.substeps > 1 else ""
-    return f"{result.family.name}, {size_label(result)}, {result.substeps} substep{plural}"
+    return f"{result.family.name}, {settings_label(result)}"
 
 
 def scan_line(result, tolerance):
@@ -323,10 +340,10 @@ TABLE_HEADER = (
 
 
 def table_row(result, tolerance):
-    estimate = f"{result.estimate:.1e}" if result.family.krylov else "-"
+    estimate = f"{result.outputs.estimate:.1e}" if result.family.krylov else "-"
     substeps = result.substeps if result.family.krylov else "-"
     return (
-        f"| {result.family.name} | {result.size} | {substeps} | {result.matvecs} | "
+        f"| {result.family.name} | {result.size} | {substeps} | {result.outputs.matvecs} | "
         f"{result.errors['value']:.1e} | {result.errors['state']:.1e} | "
         f"{result.errors['gradient']:.1e} | {'yes' if result.passes(tolerance) else 'no'} | "
         f"{estimate} | {result.first_call:.1f} | {result.seconds * 1e3:.1f} |"
@@ -346,8 +363,8 @@ def summary_lines(results, all_families, tolerance):
         lines.append(
             f"- {family.name}: "
             + (
-                f"{configuration_label(best)}: {best.seconds * 1e3:.1f} ms, grad err "
-                f"{best.errors['gradient']:.1e}, {best.matvecs} matvecs"
+                f"{settings_label(best)}: {best.seconds * 1e3:.1f} ms, grad err "
+                f"{best.errors['gradient']:.1e}, {best.outputs.matvecs} matvecs"
                 if best
                 else f"no configuration reached grad err <= {tolerance:g}"
             )
@@ -369,14 +386,17 @@ def summary_lines(results, all_families, tolerance):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5,
-                        help="timed calls per configuration; the best is reported (default 5)")
+    parser.add_argument("--repeats", type=int, default=10,
+                        help="timed calls per configuration; the best is reported (default 10)")
     parser.add_argument("--grid", type=int, default=128,
                         help="grid points per axis (n x n grid); default 128")
     parser.add_argument("--quick", action="store_true",
-                        help="fewer configurations: substeps 1 and 2 only, no midpoints")
+                        help="fewer configurations: substeps 1 and 2 only, no bisection")
     parser.add_argument("--full", action="store_true",
-                        help="evaluate the whole coarse lists (no early stop, no midpoints)")
+                        help="evaluate the whole coarse lists (no early stop, no bisection)")
+    parser.add_argument("--refine", type=int, default=2,
+                        help="bisections of the gap between the last failing and the first "
+                        "passing size (default 2)")
     parser.add_argument("--tolerance", type=float, default=TOLERANCE,
                         help=f"relative gradient error to reach (default {TOLERANCE:g})")
     args = parser.parse_args(argv)
@@ -402,7 +422,8 @@ def main(argv=None):
     results = []
     for family in all_families:
         results += scan_family(
-            problem, family, reference, args.tolerance, args.full, refine=not args.quick,
+            problem, family, reference, args.tolerance, args.full,
+            refine=0 if args.quick else args.refine,
             report=lambda result: print(scan_line(result, args.tolerance), flush=True),
         )
 

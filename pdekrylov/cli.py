@@ -2,6 +2,8 @@
 
 import argparse
 import sys
+import time
+from pathlib import Path
 
 
 class UsageError(Exception):
@@ -24,6 +26,31 @@ def _demo(args):
     return 0
 
 
+def _generate(args):
+    import jax
+
+    from . import data
+    from .problems import load_problem
+
+    problem = load_problem(args.problem)
+    num = problem.dataset["size"] if args.num is None else args.num
+    if num < 1:
+        raise UsageError(f"--num: expected a positive number of samples, got {num}")
+    out = Path(args.out)
+    if out.exists() and not args.force:
+        raise UsageError(f"--out: {out} exists (use --force to replace it)")
+    start = time.perf_counter()
+    dataset = data.generate(problem, num, jax.random.PRNGKey(args.seed), progress=True)
+    seconds = time.perf_counter() - start
+    data.save(dataset, out, seed=args.seed, force=args.force)
+    print(
+        f"generated {num} pairs of {problem.name} in {seconds:.1f} s "
+        f"({dataset.num_test} test, {num - dataset.num_test} train)"
+    )
+    print(f"wrote {out}/dataset.npz, metadata.json, samples.png")
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="pdekrylov",
@@ -36,6 +63,14 @@ def build_parser():
     demo.add_argument("--out", default="pdekrylov-demo", help="output folder")
     demo.add_argument("--force", action="store_true", help="replace existing files")
     demo.set_defaults(run=_demo)
+
+    generate = commands.add_parser("generate", help="generate a dataset from a problem file")
+    generate.add_argument("problem", help="a problem file, or the name of a shipped problem")
+    generate.add_argument("--num", type=int, default=None, help="number of pairs (default: the problem's)")
+    generate.add_argument("--seed", type=int, default=0, help="random seed")
+    generate.add_argument("--out", required=True, help="output folder")
+    generate.add_argument("--force", action="store_true", help="replace an existing folder")
+    generate.set_defaults(run=_generate)
     return parser
 
 

@@ -1,0 +1,351 @@
+"""PDE datasets: generate them from a problem, store them safely, load and validate.
+
+A dataset is a set of pairs (initial state, observed states at the observation times)
+for one fixed true coefficient field, plus everything needed to check it: the times,
+the grid, the sensor mask, and, when noise is configured, the noise-free targets.
+"""
+
+import datetime
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import NamedTuple
+
+import diffrax
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import __version__ as _pdekrylov_version
+from . import _io, plot
+from ._grid import Grid
+from ._operators import AdvectionDiffusionOperator, DiffusionOperator, WaveOperator
+from ._solve import solve
+from .grf import GaussianRandomField
+from .problems import Problem, load_problem
+from .solvers import Arnoldi, Diffrax, Lanczos
+
+DATASET_FILE, METADATA_FILE, SAMPLES_FILE = "dataset.npz", "metadata.json", "samples.png"
+
+
+class Dataset(NamedTuple):
+    """A loaded or generated dataset.
+
+    - `inputs`: initial states, `(M, *state_shape)`.
+    - `targets`: observed states, `(M, T, *state_shape)` (noisy if noise is configured).
+    - `coefficient`: the true coefficient field on the grid.
+    - `times`: the observation times `(T,)`.
+    - `grid`: the `pdekrylov.Grid`.
+    - `metadata`: dict (problem as resolved, seed, versions, checksum, `num_test`).
+    - `mask`: boolean sensor mask of `state_shape`, or None (everything observed).
+    - `clean_targets`: noise-free targets, or None when there is no noise.
+    """
+
+    inputs: np.ndarray
+    targets: np.ndarray
+    coefficient: np.ndarray
+    times: np.ndarray
+    grid: Grid
+    metadata: dict
+    mask: np.ndarray | None = None
+    clean_targets: np.ndarray | None = None
+
+    @property
+    def num_test(self) -> int:
+        """The first `num_test` pairs are the test set (as in the paper), the rest train."""
+        return int(self.metadata["num_test"])
+
+
+def grid_of(problem: Problem) -> Grid:
+    """The problem's `Grid`."""
+    g = problem.grid
+    return Grid(g["shape"], g["lower"], g["upper"])
+
+
+def make_operator(problem: Problem, coefficient):
+    """The problem's operator with the given coefficient field (any array of grid shape)."""
+    grid, pde = grid_of(problem), problem.pde
+    if pde["kind"] == "wave":
+        return WaveOperator(grid, coefficient, pde["boundary"])
+    if pde["kind"] == "diffusion":
+        return DiffusionOperator(grid, coefficient, pde["boundary"])
+    velocity = jnp.stack(
+        [jnp.full(grid.shape, v, dtype=coefficient.dtype) for v in pde["velocity"]]
+    )
+    return AdvectionDiffusionOperator(grid, coefficient, velocity, pde["boundary"])
+
+
+def state_shape(problem: Problem):
+    shape = tuple(problem.grid["shape"])
+    return (2, *shape) if problem.pde["kind"] == "wave" else shape
+
+
+def reference_solver(problem: Problem):
+    """The solver object the problem's targets are made with."""
+    ref = problem.reference
+    if ref["solver"] == "arnoldi":
+        return Arnoldi(ref["depth"], ref["substeps"])
+    if ref["solver"] == "lanczos":
+        return Lanczos(ref["depth"], ref["substeps"])
+    method = {"dopri8": diffrax.Dopri8, "dopri5": diffrax.Dopri5, "tsit5": diffrax.Tsit5}
+    return Diffrax(method[ref["solver"]](), steps=ref["steps"])
+
+
+def sample_field(spec: dict, grid: Grid, key, num=None):
+    """Draw (or evaluate) a field described by a problem section, then transform it."""
+    if spec["kind"] == "grf":
+        sampler = GaussianRandomField(grid, spec["kernel"], spec["length_scale"], spec["variance"])
+        values = sampler.sample(key, num)
+    else:
+        values = _analytic_field(spec, grid)
+        if num is not None:
+            values = jnp.broadcast_to(values, (num, *values.shape))
+    transform = {
+        "none": lambda f: f,
+        "softplus": jax.nn.softplus,
+        "exp": jnp.exp,
+        "abs": jnp.abs,
+    }[spec["transform"]]
+    return transform(values) + spec["offset"]
+
+
+def _analytic_field(spec, grid):
+    x = grid.coordinates()
+    centre = jnp.array([(lo + hi) / 2 for lo, hi in zip(grid.lower, grid.upper)])
+    centre = centre.reshape(-1, *([1] * grid.ndim))
+    if spec["name"] == "constant":
+        return jnp.full(grid.shape, spec["value"])
+    if spec["name"] == "gaussian-bump":
+        r2 = jnp.sum((x - centre) ** 2, axis=0)
+        return spec["value"] + spec["amplitude"] * jnp.exp(-r2 / (2 * spec["width"] ** 2))
+    # two-layer: value below the middle of axis 0, value + amplitude above, smooth step
+    step = 0.5 * (1 + jnp.tanh((x[0] - centre[0]) / spec["width"]))
+    return spec["value"] + spec["amplitude"] * step
+
+
+def observation_mask(problem: Problem, key):
+    """The sensor mask (state-shaped booleans), or None when everything is observed."""
+    obs, shape = problem.observation, tuple(problem.grid["shape"])
+    if obs["mask"] == "full":
+        return None
+    if obs["mask"] == "random":
+        nodes = jax.random.uniform(key, shape) < obs["fraction"]
+    else:  # stripes: every k-th line along axis 0
+        every = max(1, int(round(1 / obs["fraction"])))
+        nodes = jnp.broadcast_to((jnp.arange(shape[0]) % every == 0).reshape(-1, *([1] * (len(shape) - 1))), shape)
+    return np.asarray(jnp.broadcast_to(nodes, state_shape(problem)))
+
+
+def generate(problem, num: int, key, *, progress: bool = False) -> Dataset:
+    """Generate a dataset: the true coefficient, initial states and their observations.
+
+    **Arguments:**
+
+    - `problem`: a `Problem`, or a problem name / path.
+    - `num`: the number of pairs (>= 1).
+    - `key`: a JAX PRNG key; everything random derives from it.
+    - `progress`: show a progress bar over the batches of reference solves.
+
+    **Returns:** a `Dataset` (numpy arrays, float64 if x64 is enabled, else float32).
+    """
+    if not isinstance(problem, Problem):
+        problem = load_problem(problem)
+    if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 1:
+        raise ValueError(f"num: expected a positive number of samples, got {num!r}")
+    grid = grid_of(problem)
+    key_coefficient, key_initial, key_noise, key_mask = jax.random.split(key, 4)
+    coefficient = sample_field(problem.coefficient, grid, key_coefficient)
+    operator = make_operator(problem, coefficient)
+    components = 2 if problem.pde["kind"] == "wave" else 1
+    initial = sample_field(problem.initial, grid, key_initial, num * components)
+    inputs = initial.reshape(num, *state_shape(problem))
+    times = problem.time["observation_times"]
+    solver = reference_solver(problem)
+
+    @jax.jit
+    def solve_batch(y0s):
+        return jax.vmap(lambda y0: solve(operator, y0, problem.time["t1"], solver, saveat=times).ys)(y0s)
+
+    batch = problem.reference["batch"]
+    chunks = []
+    starts = range(0, num, batch)
+    if progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc="reference solves", unit="batch")
+    for start in starts:
+        chunk = inputs[start : start + batch]
+        padded = jnp.concatenate([chunk, jnp.zeros((batch - len(chunk), *chunk.shape[1:]), chunk.dtype)])
+        chunks.append(np.asarray(solve_batch(padded))[: len(chunk)])
+    clean = np.concatenate(chunks)
+    noise_std = problem.observation["noise_std"]
+    targets = clean
+    if noise_std > 0:
+        targets = clean + noise_std * np.asarray(jax.random.normal(key_noise, clean.shape, clean.dtype))
+    mask = observation_mask(problem, key_mask)
+    metadata = {
+        "problem": problem.as_dict(),
+        "num": int(num),
+        "num_test": int(round(problem.dataset["test_fraction"] * num)),
+        "dtype": str(clean.dtype),
+    }
+    return Dataset(
+        inputs=np.asarray(inputs),
+        targets=targets,
+        coefficient=np.asarray(coefficient),
+        times=np.asarray(times, dtype=clean.dtype),
+        grid=grid,
+        metadata=metadata,
+        mask=mask,
+        clean_targets=clean if noise_std > 0 else None,
+    )
+
+
+def save(dataset: Dataset, out, *, seed=None, force: bool = False) -> Path:
+    """Write `dataset.npz`, `metadata.json` and `samples.png` into the folder `out`.
+
+    Everything is written into a temporary sibling folder first and renamed into place,
+    so an interrupted run leaves no partial dataset. An existing `out` is replaced only
+    with `force=True` (and only after the new dataset is complete).
+
+    **Returns:** the path of the folder.
+    """
+    out = Path(out)
+    if out.exists() and not force:
+        raise FileExistsError(f"{out} exists (use --force to replace it)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    try:
+        arrays = {
+            "inputs": dataset.inputs,
+            "targets": dataset.targets,
+            "coefficient": dataset.coefficient,
+            "times": dataset.times,
+        }
+        if dataset.mask is not None:
+            arrays["mask"] = dataset.mask
+        if dataset.clean_targets is not None:
+            arrays["clean_targets"] = dataset.clean_targets
+        np.savez(tmp / DATASET_FILE, **arrays)
+        metadata = {
+            **dataset.metadata,
+            "seed": seed,
+            "versions": _versions(),
+            "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
+            "sha256": _sha256(tmp / DATASET_FILE),
+        }
+        (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
+        _io.save_figure(_samples_figure(dataset), tmp / SAMPLES_FILE)
+        if out.exists():  # force: swap in the complete new dataset, then drop the old
+            old = out.with_name(f".{out.name}.old")
+            os.replace(out, old)
+            os.replace(tmp, out)
+            shutil.rmtree(old)
+        else:
+            os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return out
+
+
+class DatasetError(ValueError):
+    """A dataset folder that is missing, incomplete, corrupt or inconsistent."""
+
+
+def load(folder) -> Dataset:
+    """Load a dataset folder and validate it.
+
+    Checks: both files present, the npz's sha256 against the metadata, array shapes
+    against the grid, PDE and times, floating dtypes, and finiteness.
+
+    **Raises:** `DatasetError` (a `ValueError`) saying what is wrong.
+    """
+    folder = Path(folder)
+    for name in (DATASET_FILE, METADATA_FILE):
+        if not (folder / name).is_file():
+            raise DatasetError(f"{folder}: missing {name} (not a pdekrylov dataset folder?)")
+    try:
+        metadata = json.loads((folder / METADATA_FILE).read_text())
+    except json.JSONDecodeError as error:
+        raise DatasetError(f"{folder / METADATA_FILE}: not valid JSON: {error}") from None
+    if _sha256(folder / DATASET_FILE) != metadata.get("sha256"):
+        raise DatasetError(f"{folder / DATASET_FILE}: checksum does not match metadata.json")
+    problem = Problem(**metadata["problem"])
+    with np.load(folder / DATASET_FILE) as npz:
+        arrays = {name: npz[name] for name in npz.files}
+    shape = state_shape(problem)
+    num, times = metadata["num"], arrays.get("times")
+    expected = {
+        "inputs": (num, *shape),
+        "targets": (num, len(problem.time["observation_times"]), *shape),
+        "coefficient": tuple(problem.grid["shape"]),
+        "times": (len(problem.time["observation_times"]),),
+    }
+    if "clean_targets" in arrays:
+        expected["clean_targets"] = expected["targets"]
+    if "mask" in arrays:
+        expected["mask"] = shape
+    for name, want in expected.items():
+        if name not in arrays:
+            raise DatasetError(f"{folder / DATASET_FILE}: missing array {name!r}")
+        array = arrays[name]
+        if array.shape != want:
+            raise DatasetError(f"{folder / DATASET_FILE}: {name} has shape {array.shape}, expected {want}")
+        if name != "mask":
+            if not np.issubdtype(array.dtype, np.floating):
+                raise DatasetError(f"{folder / DATASET_FILE}: {name} has dtype {array.dtype}, expected floating")
+            if not np.all(np.isfinite(array)):
+                raise DatasetError(f"{folder / DATASET_FILE}: {name} contains NaN or Inf")
+    if not np.allclose(times, problem.time["observation_times"]):
+        raise DatasetError(f"{folder / DATASET_FILE}: times do not match the problem's observation times")
+    return Dataset(
+        inputs=arrays["inputs"],
+        targets=arrays["targets"],
+        coefficient=arrays["coefficient"],
+        times=times,
+        grid=grid_of(problem),
+        metadata=metadata,
+        mask=arrays.get("mask"),
+        clean_targets=arrays.get("clean_targets"),
+    )
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _versions():
+    import importlib.metadata as md
+
+    return {
+        "pdekrylov": _pdekrylov_version,
+        "jax": jax.__version__,
+        "diffrax": md.version("diffrax"),
+        "equinox": md.version("equinox"),
+    }
+
+
+def _samples_figure(dataset: Dataset, count: int = 3):
+    """Inputs and last targets (first state component) of a few pairs, and the field."""
+    grid = dataset.grid
+    if grid.ndim != 2:
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots()
+        ax.plot(np.asarray(dataset.coefficient).ravel())
+        ax.set_title("coefficient (flattened)")
+        return fig
+    first = (lambda y: y[0]) if dataset.inputs.ndim == 4 else (lambda y: y)
+    fields, titles = [np.asarray(dataset.coefficient)], ["true coefficient"]
+    for i in range(min(count, len(dataset.inputs))):
+        fields += [first(dataset.inputs[i]), first(dataset.targets[i, -1])]
+        titles += [f"pair {i}: input", f"pair {i}: t={float(dataset.times[-1]):g}"]
+    return plot.field_panels(fields, titles, grid, suptitle="dataset samples")
