@@ -269,7 +269,7 @@ def scan_family(problem, family, reference, tolerance, full, refine, report):
         failing = None
         for size in family.sizes:
             if run(size, substeps) and not full:
-                bisect(failing, size, lambda size: run(size, substeps), refine)
+                bisect(failing, size, functools.partial(run, substeps=substeps), refine)
                 break
             failing = size
     return results
