@@ -1,6 +1,8 @@
 """pdekrylov: PDE inverse problems with Krylov matrix-function solvers and exact adjoints."""
 
-from ._threads import limit_scipy_blas_threads as _limit_scipy_blas_threads
+__version__ = "0.1.0"
+
+from ._threads import limit_scipy_blas_threads as _limit_scipy_blas_threads  # noqa: E402
 
 _limit_scipy_blas_threads()  # before any XLA computation; see _threads.py for why
 
@@ -30,4 +32,5 @@ from .solvers import (  # noqa: E402
     Lanczos as Lanczos,
 )
 
-__version__ = "0.1.0"
+# layer 4: datasets (they use the layers above only through pk.solve)
+from . import data as data, grf as grf, problems as problems  # noqa: E402

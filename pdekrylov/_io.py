@@ -37,11 +37,6 @@ def atomic_path(path, *, force: bool = False):
 
 
 def save_figure(fig, path, *, force: bool = False, dpi: int = 120):
-    """Save a matplotlib figure atomically as PNG and close it."""
-    import matplotlib.pyplot as plt
-
-    try:
-        with atomic_path(path, force=force) as tmp:
-            fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")
-    finally:
-        plt.close(fig)
+    """Save a matplotlib figure atomically as PNG."""
+    with atomic_path(path, force=force) as tmp:
+        fig.savefig(tmp, format="png", dpi=dpi, bbox_inches="tight")

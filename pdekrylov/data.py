@@ -95,7 +95,7 @@ def reference_solver(problem: Problem):
 
 
 def sample_field(spec: dict, grid: Grid, key, num=None):
-    """Draw (or evaluate) a field described by a problem section, then transform it."""
+    """Draw (or evaluate) a field described by a problem section: `scale * transform(f) + offset`."""
     if spec["kind"] == "grf":
         sampler = GaussianRandomField(grid, spec["kernel"], spec["length_scale"], spec["variance"])
         values = sampler.sample(key, num)
@@ -109,7 +109,7 @@ def sample_field(spec: dict, grid: Grid, key, num=None):
         "exp": jnp.exp,
         "abs": jnp.abs,
     }[spec["transform"]]
-    return transform(values) + spec["offset"]
+    return spec["scale"] * transform(values) + spec["offset"]
 
 
 def _analytic_field(spec, grid):
@@ -337,12 +337,7 @@ def _samples_figure(dataset: Dataset, count: int = 3):
     """Inputs and last targets (first state component) of a few pairs, and the field."""
     grid = dataset.grid
     if grid.ndim != 2:
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots()
-        ax.plot(np.asarray(dataset.coefficient).ravel())
-        ax.set_title("coefficient (flattened)")
-        return fig
+        return plot.line_figure(dataset.coefficient, "true coefficient (flattened)")
     first = (lambda y: y[0]) if dataset.inputs.ndim == 4 else (lambda y: y)
     fields, titles = [np.asarray(dataset.coefficient)], ["true coefficient"]
     for i in range(min(count, len(dataset.inputs))):

@@ -107,12 +107,17 @@ class GaussianRandomField:
         sqrt_eigenvalues = jnp.asarray(self._sqrt_eigenvalues)
         size = sqrt_eigenvalues.size
         pairs = (count + 1) // 2  # real and imaginary parts are two independent samples
-        real, imag = jax.random.normal(key, (2, pairs, *sqrt_eigenvalues.shape))
-        spectrum = sqrt_eigenvalues * (real + 1j * imag) / np.sqrt(size)
-        periodic = jnp.fft.fftn(spectrum, axes=tuple(range(1, spectrum.ndim)))
-        samples = jnp.concatenate([periodic.real, periodic.imag])[:count]
-        window = (slice(None), *(slice(0, n) for n in self.grid.shape))
-        samples = samples[window]
+        window = tuple(slice(0, n) for n in self.grid.shape)
+
+        def pair(key):
+            real, imag = jax.random.normal(key, (2, *sqrt_eigenvalues.shape))
+            spectrum = sqrt_eigenvalues * (real + 1j * imag) / np.sqrt(size)
+            periodic = jnp.fft.fftn(spectrum)[window]
+            return jnp.stack([periodic.real, periodic.imag])
+
+        # one embedding-sized FFT at a time: memory stays O(embedding), not O(num x embedding)
+        both = jax.lax.map(pair, jax.random.split(key, pairs), batch_size=4)
+        samples = jnp.concatenate([both[:, 0], both[:, 1]])[:count]
         if dtype is not None:
             samples = samples.astype(dtype)
         return samples[0] if num is None else samples

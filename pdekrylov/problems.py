@@ -209,6 +209,7 @@ def _read_field(r, default_kernel="rbf"):
         )
     field.update(
         transform=r.get("transform", str, choices=TRANSFORMS, default="none"),
+        scale=r.get("scale", float, default=1.0),
         offset=r.get("offset", float, default=0.0),
     )
     return field
