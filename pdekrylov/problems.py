@@ -7,7 +7,7 @@ the objects this module builds.
 """
 
 import dataclasses
-import importlib.resources
+import importlib.util
 import math
 import tomllib
 from pathlib import Path
@@ -22,9 +22,12 @@ REFERENCE_SOLVERS = ("dopri8", "dopri5", "tsit5", "arnoldi", "lanczos")
 #: package `pdekrylov.shipped_problems`)
 def _shipped_problems_dir() -> Path:
     try:
-        return Path(str(importlib.resources.files("pdekrylov.shipped_problems")))
-    except ModuleNotFoundError:  # imported from a source checkout, not an install
-        return Path(__file__).resolve().parent.parent / "problems"
+        spec = importlib.util.find_spec("pdekrylov.shipped_problems")
+    except ModuleNotFoundError:
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        return Path(next(iter(spec.submodule_search_locations)))
+    return Path(__file__).resolve().parent.parent / "problems"  # a source checkout
 
 
 PROBLEMS_DIR = _shipped_problems_dir()

@@ -166,6 +166,16 @@ def test_problem_errors_name_file_and_key(tmp_path, text, match):
     assert str(path) in str(info.value)
 
 
+def test_shipped_problems_found_from_any_folder(tmp_path):
+    """Run from an unrelated folder, so an installed package finds its shipped problems."""
+    code = "from pdekrylov.problems import load_problem; print(load_problem('wave-small').name)"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "wave-small"
+
+
 def test_missing_problem_lists_shipped():
     with pytest.raises(ProblemError, match="wave-small"):
         load_problem("no-such-problem")
