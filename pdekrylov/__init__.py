@@ -32,5 +32,5 @@ from .solvers import (  # noqa: E402
     Lanczos as Lanczos,
 )
 
-# layer 4: datasets (they use the layers above only through pk.solve)
-from . import data as data, grf as grf, problems as problems  # noqa: E402
+# layer 4: datasets and field models (they use the layers above only through pk.solve)
+from . import data as data, fields as fields, grf as grf, problems as problems  # noqa: E402
