@@ -49,9 +49,6 @@ Run it with `python examples/bench_krylov.py` (options: `--depths 10 20 50 100`,
 import argparse
 import functools
 import importlib.metadata
-import os
-import platform
-import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -63,6 +60,10 @@ import jax.numpy as jnp  # noqa: E402
 from matfree import decomp  # noqa: E402
 
 import pdekrylov as pk  # noqa: E402
+from _benchmarking import best_times, machine_info, max_relative_difference  # noqa: E402
+
+#: packages whose versions the report header lists
+PACKAGES = ("jax", "matfree", "pdekrylov")
 
 GOAL_DEPTH = 50
 GOAL_ADJOINT_RATIO = 2.5  # pdekrylov value+grad / forward
@@ -144,30 +145,10 @@ LIBRARIES = (PDEKRYLOV, MATFREE)
 # ---------------------------------------------------------------- measurement
 
 
-def best_times(calls, repeats):
-    """Warm up every zero-argument call, then time them interleaved, best of `repeats`.
-
-    **Returns:** a dict name -> best seconds per call.
-    """
-    for call in calls.values():
-        jax.block_until_ready(call())
-    best = {name: float("inf") for name in calls}
-    for _ in range(repeats):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            jax.block_until_ready(call())
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
-
-
 def memory_bytes(jitted, *args):
     """Argument + output + temp bytes of the compiled executable of `jitted(*args)`."""
     stats = jitted.lower(*args).compile().memory_analysis()
     return stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
-
-
-def relative_difference(a, b):
-    return float(jnp.max(jnp.abs(a - b)) / jnp.max(jnp.abs(b)))
 
 
 @dataclass(frozen=True)
@@ -258,15 +239,6 @@ def _bounded_scale(op):
 # ---------------------------------------------------------------- report
 
 
-def machine_info():
-    device = jax.devices()[0]
-    return (
-        f"jax {jax.__version__}, matfree {MATFREE_VERSION}, pdekrylov {pk.__version__}, "
-        f"backend {jax.default_backend()} ({device.device_kind}), {os.cpu_count()} CPU "
-        f"cores, {platform.machine()} {platform.system()}, Python {platform.python_version()}"
-    )
-
-
 def table_rows(depth, size, results):
     reference = results[MATFREE.name]
     basis_bytes = size * depth * 8
@@ -283,7 +255,7 @@ def table_rows(depth, size, results):
 def agreement_line(depth, results):
     ours, reference = results[PDEKRYLOV.name], results[MATFREE.name]
     value_difference = abs(ours.value - reference.value) / abs(reference.value)
-    gradient_difference = relative_difference(ours.gradient, reference.gradient)
+    gradient_difference = max_relative_difference(ours.gradient, reference.gradient)
     return (
         f"depth {depth}: value {ours.value:.12e}, rel. diff. of values {value_difference:.1e}, "
         f"rel. diff. of gradients (max|g_pk - g_mf| / max|g_mf|) {gradient_difference:.1e}"
@@ -344,7 +316,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     problem = make_problem(args.size)
-    print(f"# Arnoldi + adjoint benchmark: pdekrylov vs matfree\n\n{machine_info()}\n")
+    print(f"# Arnoldi + adjoint benchmark: pdekrylov vs matfree\n\n{machine_info(PACKAGES)}\n")
     print(
         f"f(op) = <w, exp(A) y0>, WaveOperator {args.size}x{args.size} neumann, "
         f"N = {problem.size}, float64; times in ms, best of {args.repeats} (interleaved); "

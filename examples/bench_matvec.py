@@ -42,8 +42,6 @@ Run it with `python examples/bench_matvec.py` (options: `--sizes 128 512`,
 """
 
 import argparse
-import os
-import platform
 import re
 import time
 from dataclasses import dataclass
@@ -59,6 +57,10 @@ import numpy as np  # noqa: E402
 from jax import lax  # noqa: E402
 
 import pdekrylov as pk  # noqa: E402
+from _benchmarking import machine_info, max_relative_difference  # noqa: E402
+
+#: packages whose versions the report header lists
+PACKAGES = ("jax", "pdekrylov")
 
 DTYPES = (jnp.float32, jnp.float64)
 #: Largest allowed max|alt - library| / max|library| per dtype.
@@ -158,10 +160,6 @@ def make_problem(n, dtype, seed=0):
     return pk.WaveOperator(pk.Grid((n, n)), speed, boundary="neumann"), y
 
 
-def relative_difference(a, b):
-    return float(jnp.max(jnp.abs(a - b)) / jnp.max(jnp.abs(b)))
-
-
 def _loop_seconds(fn, args, calls):
     start = time.perf_counter()
     for _ in range(calls):
@@ -209,7 +207,7 @@ def benchmark_case(n, dtype, repeats, min_time):
         if impl.is_matvec:
             out = jitted[impl.name](*args)
             assert out.dtype == y.dtype and out.shape == y.shape, impl.name
-            difference = relative_difference(out, reference)
+            difference = max_relative_difference(out, reference)
             assert difference <= TOLERANCES[dtype], (impl.name, n, dtype, difference)
             differences[impl.name] = difference
     calls = {name: calls_per_loop(fn, args, min_time) for name, fn in jitted.items()}
@@ -225,15 +223,6 @@ def benchmark_case(n, dtype, repeats, min_time):
 
 
 # ---------------------------------------------------------------- report
-
-
-def machine_info():
-    device = jax.devices()[0]
-    return (
-        f"jax {jax.__version__}, backend {jax.default_backend()}, "
-        f"device {device.device_kind} ({device}), {os.cpu_count()} CPU cores, "
-        f"{platform.machine()} {platform.system()}, Python {platform.python_version()}"
-    )
 
 
 def table_rows(n, dtype, results):
@@ -270,7 +259,7 @@ def main(argv=None):
                         help="minimum seconds per timed loop (default 0.05)")
     args = parser.parse_args(argv)
 
-    print(f"# Wave-operator matvec benchmark\n\n{machine_info()}\n")
+    print(f"# Wave-operator matvec benchmark\n\n{machine_info(PACKAGES)}\n")
     print(
         f"best of {args.repeats} loops of >= {args.min_time * 1e3:g} ms each; "
         "GB/s = (bytes read + bytes written) / time, matvec = 5 n^2 values "

@@ -62,9 +62,6 @@ compilation); the reference alone takes about a minute.
 
 import argparse
 import functools
-import importlib.metadata
-import os
-import platform
 import time
 from dataclasses import dataclass
 from typing import Callable
@@ -78,6 +75,10 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import pdekrylov as pk  # noqa: E402
+from _benchmarking import best_times, machine_info  # noqa: E402
+
+#: packages whose versions the report header lists
+PACKAGES = ("jax", "jaxlib", "diffrax", "equinox", "pdekrylov")
 
 TOLERANCE = 1e-6  # relative gradient error a configuration must reach
 GOAL_RATIO = 0.5  # best Krylov time / best Diffrax time
@@ -287,30 +288,7 @@ def bisect(failing, passing, passes, levels):
             failing = midpoint
 
 
-def best_times(calls, repeats):
-    """Time zero-argument (already compiled) calls interleaved; best seconds of each."""
-    best = [float("inf")] * len(calls)
-    for _ in range(repeats):
-        for i, call in enumerate(calls):
-            start = time.perf_counter()
-            jax.block_until_ready(call())
-            best[i] = min(best[i], time.perf_counter() - start)
-    return best
-
-
 # ---------------------------------------------------------------- report
-
-
-def machine_info():
-    versions = ", ".join(
-        f"{name} {importlib.metadata.version(name)}"
-        for name in ("jax", "jaxlib", "diffrax", "equinox")
-    )
-    return (
-        f"{versions}, pdekrylov {pk.__version__}; backend {jax.default_backend()} "
-        f"({jax.devices()[0].device_kind}), {os.cpu_count()} CPU cores, "
-        f"{platform.machine()} {platform.system()}, Python {platform.python_version()}"
-    )
 
 
 def settings_label(result):
@@ -403,7 +381,7 @@ def main(argv=None):
     started = time.perf_counter()
 
     problem = make_problem(args.grid)
-    print(f"# Gradient benchmark: pk.solve, Krylov vs Diffrax\n\n{machine_info()}\n")
+    print(f"# Gradient benchmark: pk.solve, Krylov vs Diffrax\n\n{machine_info(PACKAGES)}\n")
     print(
         f"L(c) = <w, y(1)>, WaveOperator {args.grid}x{args.grid} neumann, "
         f"N = {problem.y0.size}, float64; gradient w.r.t. the speed ({problem.speed.size} "
@@ -429,7 +407,9 @@ def main(argv=None):
 
     print(f"\n## Timing ({len(results)} configurations, best of {args.repeats}, "
           "interleaved)\n", flush=True)
-    for result, seconds in zip(results, best_times([r.call for r in results], args.repeats)):
+    calls = {i: r.call for i, r in enumerate(results)}  # compiled by the error scan
+    seconds_by_index = best_times(calls, args.repeats, warm_up=False)
+    for result, seconds in zip(results, seconds_by_index.values()):
         result.seconds = seconds
     print(TABLE_HEADER)
     for result in results:
