@@ -8,6 +8,7 @@ the grid, the sensor mask, and, when noise is configured, the noise-free targets
 import datetime
 import hashlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -20,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import __version__ as _pdekrylov_version
-from . import _io, plot
+from . import _io
 from ._grid import Grid
 from ._operators import AdvectionDiffusionOperator, DiffusionOperator, WaveOperator
 from ._solve import solve
@@ -79,8 +80,8 @@ def make_operator(problem: Problem, coefficient):
 
 
 def state_shape(problem: Problem):
-    shape = tuple(problem.grid["shape"])
-    return (2, *shape) if problem.pde["kind"] == "wave" else shape
+    """The state shape of the problem's operator (asked of the operator, not re-derived)."""
+    return make_operator(problem, jnp.zeros(tuple(problem.grid["shape"]))).state_shape
 
 
 def reference_solver(problem: Problem):
@@ -159,9 +160,10 @@ def generate(problem, num: int, key, *, progress: bool = False) -> Dataset:
     key_coefficient, key_initial, key_noise, key_mask = jax.random.split(key, 4)
     coefficient = sample_field(problem.coefficient, grid, key_coefficient)
     operator = make_operator(problem, coefficient)
-    components = 2 if problem.pde["kind"] == "wave" else 1
+    # every state component (u and u_t for the wave) is an independent draw
+    components = math.prod(operator.state_shape) // grid.size
     initial = sample_field(problem.initial, grid, key_initial, num * components)
-    inputs = initial.reshape(num, *state_shape(problem))
+    inputs = initial.reshape(num, *operator.state_shape)
     times = problem.time["observation_times"]
     solver = reference_solver(problem)
 
@@ -240,7 +242,7 @@ def save(dataset: Dataset, out, *, seed=None, force: bool = False) -> Path:
         (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
         _io.save_figure(_samples_figure(dataset), tmp / SAMPLES_FILE)
         if out.exists():  # force: swap in the complete new dataset, then drop the old
-            old = out.with_name(f".{out.name}.old")
+            old = tmp.with_name(f"{tmp.name}.old")  # unique, as tmp's name is
             os.replace(out, old)
             os.replace(tmp, out)
             shutil.rmtree(old)
@@ -335,6 +337,8 @@ def _versions():
 
 def _samples_figure(dataset: Dataset, count: int = 3):
     """Inputs and last targets (first state component) of a few pairs, and the field."""
+    from . import plot  # matplotlib only when a figure is made, not on `import pdekrylov`
+
     grid = dataset.grid
     if grid.ndim != 2:
         return plot.line_figure(dataset.coefficient, "true coefficient (flattened)")

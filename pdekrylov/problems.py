@@ -92,8 +92,8 @@ def load_problem(name_or_path) -> Problem:
         path=str(path),
         grid=_read_grid(reader.section("grid")),
         pde=_read_pde(reader.section("pde")),
-        coefficient=_read_coefficient(reader.section("coefficient")),
-        initial=_read_initial(reader.section("initial")),
+        coefficient=_read_field(reader.section("coefficient")),
+        initial=_read_field(reader.section("initial")),
         time=_read_time(reader.section("time")),
         reference=_read_reference(reader.section("reference")),
         observation=_read_observation(reader.section("observation")),
@@ -156,7 +156,7 @@ class _Reader:
             return [self._convert(key, item, kind[0], None) for item in value]
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
-        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+        if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
             self.fail(key, f"expected {kind.__name__}, got {value!r}")
         if kind is float and not math.isfinite(value):
             self.fail(key, f"expected a finite number, got {value!r}")
@@ -194,12 +194,13 @@ def _read_pde(r):
     return pde
 
 
-def _read_field(r, default_kernel="rbf"):
+def _read_field(r):
+    """A field section (`coefficient` or `initial`): a GRF or a named analytic field."""
     kind = r.get("kind", str, choices=("grf", "analytic"), default="grf")
     field = {"kind": kind}
     if kind == "grf":
         field.update(
-            kernel=r.get("kernel", str, choices=KERNELS, default=default_kernel),
+            kernel=r.get("kernel", str, choices=KERNELS, default="rbf"),
             length_scale=r.get("length_scale", float, positive=True),
             variance=r.get("variance", float, positive=True),
         )
@@ -215,17 +216,6 @@ def _read_field(r, default_kernel="rbf"):
         scale=r.get("scale", float, default=1.0),
         offset=r.get("offset", float, default=0.0),
     )
-    return field
-
-
-def _read_coefficient(r):
-    field = _read_field(r)
-    r.reject_unknown()
-    return field
-
-
-def _read_initial(r):
-    field = _read_field(r)
     r.reject_unknown()
     return field
 

@@ -8,6 +8,8 @@ user's matvec closed over (hoisted by `jax.closure_convert`, so they are differe
 too).
 """
 
+import operator
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -47,8 +49,6 @@ def check_depth(depth, size: int) -> int:
     """Validate a Krylov depth: an integer in `[1, size]`."""
     if isinstance(depth, bool) or not isinstance(depth, int):
         try:
-            import operator
-
             depth = operator.index(depth)
         except TypeError:
             raise TypeError(f"depth: expected an int, got {type(depth).__name__}") from None
