@@ -64,13 +64,17 @@ class Diffrax(AbstractSolver):
         self.steps, self.rtol, self.atol = steps, rtol, atol
         self.max_steps = steps if steps is not None else int(max_steps)
 
-    def evaluations_per_step(self) -> int:
-        """Vector-field evaluations per step: the tableau's stages, less one if FSAL."""
+    def num_matvecs(self, steps):
+        """Vector-field evaluations of `steps` attempted steps.
+
+        The tableau's stages per step, less one for FSAL methods, which instead evaluate
+        once more at the initial point; one per step for methods without a tableau (Euler).
+        """
         tableau = getattr(self.solver, "tableau", None)
-        if tableau is None:  # Euler and other non-tableau explicit methods
-            return 1
+        if tableau is None:
+            return steps
         stages = len(tableau.c) + 1
-        return stages - 1 if tableau.fsal else stages
+        return steps * (stages - 1) + 1 if tableau.fsal else steps * stages
 
     def integrate(self, operator, y0, t0, t1, save_times):
         term = diffrax.ODETerm(_vector_field)
@@ -94,11 +98,8 @@ class Diffrax(AbstractSolver):
             max_steps=self.max_steps,
         )
         steps = solution.stats["num_steps"]
-        fsal = getattr(getattr(self.solver, "tableau", None), "fsal", False)
-        # FSAL methods evaluate the vector field once more, at the initial point.
-        matvecs = steps * self.evaluations_per_step() + (1 if fsal else 0)
         stats = {
-            "num_matvecs": matvecs,
+            "num_matvecs": self.num_matvecs(steps),
             "num_steps": steps,
             "num_accepted_steps": solution.stats["num_accepted_steps"],
         }

@@ -113,9 +113,7 @@ class Arnoldi(AbstractKrylovSolver):
         return self.depth
 
     def propagate(self, operator, y, local_times):
-        decomposition = krylov.arnoldi(_apply, y, self.depth, operator)
-        values, error = krylov.expm_action(decomposition, local_times)
-        return values.reshape(-1, *y.shape), error
+        return _expm_propagate(krylov.arnoldi, self.depth, operator, y, local_times)
 
 
 class Lanczos(AbstractKrylovSolver):
@@ -148,9 +146,15 @@ class Lanczos(AbstractKrylovSolver):
     def propagate(self, operator, y, local_times):
         if not operator.is_self_adjoint:
             return _second_order_propagate(self.depth, operator, y, local_times)
-        decomposition = krylov.lanczos(_apply, y, self.depth, operator)
-        values, error = krylov.expm_action(decomposition, local_times)
-        return values.reshape(-1, *y.shape), error
+        return _expm_propagate(krylov.lanczos, self.depth, operator, y, local_times)
+
+
+def _expm_propagate(decompose, depth, operator, y, local_times):
+    """`exp(tau A) y` at every local time from one decomposition (`krylov.arnoldi` or
+    `krylov.lanczos`), shaped like the state."""
+    decomposition = decompose(_apply, y, depth, operator)
+    values, error = krylov.expm_action(decomposition, local_times)
+    return values.reshape(-1, *y.shape), error
 
 
 def _second_order_propagate(depth, operator, y, local_times):
