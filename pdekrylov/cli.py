@@ -51,6 +51,43 @@ def _generate(args):
     return 0
 
 
+def _train(args):
+    from . import data, train
+    from .problems import load_problem
+
+    problem = load_problem(args.problem)
+    for flag, value in (("--epochs", args.epochs), ("--depth", args.depth), ("--steps", args.steps)):
+        if value is not None and value < 1:
+            raise UsageError(f"{flag}: expected a positive integer, got {value}")
+    out = Path(args.out)
+    if args.resume and not (out / train.CHECKPOINT_FILE).is_file():
+        raise UsageError(f"--resume: no checkpoint in {out} to resume from")
+    if not args.resume and out.exists() and any(out.iterdir()) and not args.force:
+        raise UsageError(f"--out: {out} exists (use --force to replace it, or --resume to continue)")
+    dataset = data.load(args.data)
+    overrides = {
+        "solver": args.solver, "depth": args.depth, "steps": args.steps, "epochs": args.epochs,
+        "seed": args.seed, "optimizer": args.optimizer, "learning_rate": args.lr,
+    }
+    result = train.fit(
+        problem, dataset, out=out, resume=args.resume, force=args.force, progress=True, **overrides
+    )
+    print(_training_summary(result.metrics))
+    print(f"wrote {out}/metrics.json, checkpoint.eqx, loss.png, coefficient.png")
+    return 0
+
+
+def _training_summary(metrics):
+    """Two lines: what was trained, and the paper's metrics."""
+    test = metrics.get("test_loss")
+    return (
+        f"trained {metrics['problem']} for {metrics['epochs']} epochs with {metrics['solver']} "
+        f"({metrics['matvecs_per_solve']} matvecs per solve, {metrics['seconds_per_epoch']:.3f} s per epoch)\n"
+        f"train loss {metrics['train_loss']:.3e}, test loss "
+        f"{'n/a' if test is None else f'{test:.3e}'}, parameter RMSE {metrics['parameter_rmse']:.3e}"
+    )
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="pdekrylov",
@@ -71,6 +108,23 @@ def build_parser():
     generate.add_argument("--out", required=True, help="output folder")
     generate.add_argument("--force", action="store_true", help="replace an existing folder")
     generate.set_defaults(run=_generate)
+
+    train = commands.add_parser("train", help="learn the coefficient field from a dataset")
+    train.add_argument("problem", help="a problem file, or the name of a shipped problem")
+    train.add_argument("--data", required=True, help="dataset folder (from `pdekrylov generate`)")
+    train.add_argument("--out", required=True, help="run folder")
+    train.add_argument("--solver", default=None,
+                       help="arnoldi, lanczos, or a Diffrax METHOD+ADJOINT such as dopri5+backsolve, "
+                            "tsit5+recursive-checkpoint (default: the problem's)")
+    train.add_argument("--depth", type=int, default=None, help="Krylov depth")
+    train.add_argument("--steps", type=int, default=None, help="fixed steps of a Diffrax solver")
+    train.add_argument("--epochs", type=int, default=None, help="total number of epochs")
+    train.add_argument("--seed", type=int, default=None, help="seed of the model initialisation")
+    train.add_argument("--optimizer", default=None, help="adam, lbfgs or sobolev-adam")
+    train.add_argument("--lr", type=float, default=None, help="learning rate")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out")
+    train.add_argument("--force", action="store_true", help="start afresh in an existing --out")
+    train.set_defaults(run=_train)
     return parser
 
 
@@ -86,8 +140,8 @@ def main(argv=None):
             raise
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:  # training says where its checkpoint is
+        print(f"error: {interrupt or 'interrupted'}", file=sys.stderr)
         return 130
     except Exception as error:  # runtime failure: one line unless --debug
         if args.debug:

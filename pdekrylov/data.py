@@ -15,7 +15,6 @@ import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
-import diffrax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -27,7 +26,7 @@ from ._operators import AdvectionDiffusionOperator, DiffusionOperator, WaveOpera
 from ._solve import solve
 from .grf import GaussianRandomField
 from .problems import Problem, load_problem
-from .solvers import Arnoldi, Diffrax, Lanczos
+from .solvers import solver_from_name
 
 DATASET_FILE, METADATA_FILE, SAMPLES_FILE = "dataset.npz", "metadata.json", "samples.png"
 
@@ -87,12 +86,10 @@ def state_shape(problem: Problem):
 def reference_solver(problem: Problem):
     """The solver object the problem's targets are made with."""
     ref = problem.reference
-    if ref["solver"] == "arnoldi":
-        return Arnoldi(ref["depth"], ref["substeps"])
-    if ref["solver"] == "lanczos":
-        return Lanczos(ref["depth"], ref["substeps"])
-    method = {"dopri8": diffrax.Dopri8, "dopri5": diffrax.Dopri5, "tsit5": diffrax.Tsit5}
-    return Diffrax(method[ref["solver"]](), steps=ref["steps"])
+    return solver_from_name(
+        ref["solver"], depth=ref.get("depth", 1), steps=ref.get("steps", 1),
+        substeps=ref.get("substeps", 1),
+    )
 
 
 def sample_field(spec: dict, grid: Grid, key, num=None):

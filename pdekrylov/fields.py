@@ -100,6 +100,17 @@ def relative_mse(prediction, target, mask=None):
     return _masked_mean((prediction - target) ** 2 / (eps + jnp.abs(target)), mask)
 
 
+def relative_l2(prediction, target, mask=None):
+    """Squared relative L2 error over the observed entries: `||e||^2 / ||target||^2`.
+
+    Unlike `relative_mse` it is not dominated by the entries where the target happens
+    to be near zero (there the paper's weight `1 / (eps + |target|)` reaches `1 / eps`).
+    """
+    weights = 1 if mask is None else jnp.broadcast_to(mask, target.shape).astype(target.dtype)
+    tiny = jnp.finfo(jnp.result_type(target)).tiny
+    return jnp.sum(weights * (prediction - target) ** 2) / jnp.maximum(jnp.sum(weights * target**2), tiny)
+
+
 def mse(prediction, target, mask=None):
     """Mean squared error over the observed entries (all, without a mask)."""
     return _masked_mean((prediction - target) ** 2, mask)
@@ -110,3 +121,7 @@ def _masked_mean(values, mask):
         return jnp.mean(values)
     weights = jnp.broadcast_to(mask, values.shape).astype(values.dtype)
     return jnp.sum(weights * values) / jnp.maximum(jnp.sum(weights), 1)
+
+
+#: the losses by the names problem files and the CLI use
+LOSSES = {"relative-mse": relative_mse, "relative-l2": relative_l2, "mse": mse}

@@ -40,3 +40,29 @@ def line_figure(values, title):
     ax.plot(np.asarray(values).ravel())
     ax.set_title(title)
     return fig
+
+
+def loss_figure(history, *, title="training"):
+    """Train loss per epoch and, where evaluated, test loss and parameter error (log scale).
+
+    **Arguments:**
+
+    - `history`: the `history` list of a run's `metrics.json` (dicts with `epoch`,
+      `train_loss`, and optionally `test_loss`, `parameter_rmse`).
+
+    **Returns:** the matplotlib figure.
+    """
+    fig = Figure(figsize=(9, 3.4))
+    loss_ax, parameter_ax = fig.subplots(1, 2)
+    loss_ax.semilogy([h["epoch"] for h in history], [h["train_loss"] for h in history], label="train")
+    for ax, key, label in ((loss_ax, "test_loss", "test"), (parameter_ax, "parameter_rmse", "parameter RMSE")):
+        points = [(h["epoch"], h[key]) for h in history if key in h]
+        if points:
+            ax.semilogy(*zip(*points), marker=".", label=label)
+    loss_ax.set_title(f"{title}: loss")
+    parameter_ax.set_title("parameter error (relative MSE of |c|)")
+    for ax in (loss_ax, parameter_ax):
+        ax.set_xlabel("epoch")
+        ax.legend()
+    fig.tight_layout()
+    return fig

@@ -12,6 +12,8 @@ import math
 import tomllib
 from pathlib import Path
 
+from .solvers import check_solver_name
+
 PDES = ("wave", "diffusion", "advection-diffusion")
 BOUNDARIES = ("neumann", "dirichlet", "periodic")
 KERNELS = ("rbf", "matern12", "matern32", "matern52")
@@ -263,19 +265,35 @@ def _read_dataset(r):
     return dataset
 
 
+OPTIMIZERS = ("adam", "lbfgs", "sobolev-adam")
+MODELS = ("mlp", "grid")
+LOSSES = ("relative-mse", "relative-l2", "mse")
+
+
 def _read_training(r):
     training = {
-        "model": r.get("model", str, choices=("mlp", "grid"), default="mlp"),
+        "model": r.get("model", str, choices=MODELS, default="mlp"),
         "hidden": r.get("hidden", [int], low=1, default=[500, 500]),
-        "optimizer": r.get("optimizer", str, choices=("adam", "lbfgs", "sobolev-adam"), default="adam"),
+        "initial_value": r.get("initial_value", float, default=0.01),
+        "smoothness": r.get("smoothness", float, low=0.0, default=0.0),
+        "optimizer": r.get("optimizer", str, choices=OPTIMIZERS, default="adam"),
         "learning_rate": r.get("learning_rate", float, positive=True, default=2e-4),
+        "sobolev_length": r.get("sobolev_length", float, positive=True, default=0.05),
         "epochs": r.get("epochs", int, low=1, default=3000),
         "solver": r.get("solver", str, default="arnoldi"),
         "depth": r.get("depth", int, low=1, default=10),
         "steps": r.get("steps", int, low=1, default=3),
         "substeps": r.get("substeps", int, low=1, default=1),
-        "loss": r.get("loss", str, choices=("relative-mse", "mse"), default="relative-mse"),
+        "loss": r.get("loss", str, choices=LOSSES, default="relative-mse"),
+        "checkpoint_every": r.get("checkpoint_every", int, low=1, default=50),
+        "eval_every": r.get("eval_every", int, low=1, default=10),
     }
+    try:
+        training["solver"] = check_solver_name(training["solver"])
+    except ValueError as error:
+        r.fail("solver", str(error).removeprefix("solver: "))
+    if training["optimizer"].startswith("sobolev") and training["model"] != "grid":
+        r.fail("optimizer", "the Sobolev preconditioner acts on grid fields; use model = \"grid\"")
     r.reject_unknown()
     return training
 

@@ -7,3 +7,9 @@ from ._krylov import (
     Arnoldi as Arnoldi,
     Lanczos as Lanczos,
 )
+from ._names import (
+    check_solver_name as check_solver_name,
+    solver_from_name as solver_from_name,
+    solver_names as solver_names,
+    work_parameter as work_parameter,
+)

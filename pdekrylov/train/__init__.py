@@ -1,0 +1,29 @@
+"""Training: learn a coefficient field from observations (`pk.train.fit`).
+
+Full-batch training of a field model (`pk.fields.MLP` or `pk.fields.GridField`) through
+`pk.solve` with any solver, optax optimisers (Adam, L-BFGS, Sobolev-preconditioned
+Adam), atomic checkpoints every few epochs and on Ctrl-C / SIGTERM, and exact resume.
+"""
+
+from ._checkpoint import (
+    CheckpointError as CheckpointError,
+    load_checkpoint as load_checkpoint,
+    read_header as read_header,
+)
+from ._config import TrainConfig as TrainConfig
+from ._loop import (
+    CHECKPOINT_FILE as CHECKPOINT_FILE,
+    METRICS_FILE as METRICS_FILE,
+    TrainingError as TrainingError,
+    TrainingInterrupted as TrainingInterrupted,
+    TrainResult as TrainResult,
+    check_dataset_matches as check_dataset_matches,
+    fit as fit,
+    make_model as make_model,
+    make_optimizer as make_optimizer,
+)
+from ._precondition import (
+    neumann_laplacian_eigenvalues as neumann_laplacian_eigenvalues,
+    sobolev_preconditioner as sobolev_preconditioner,
+    sobolev_smooth as sobolev_smooth,
+)
