@@ -13,15 +13,23 @@ class UsageError(Exception):
 def _demo(args):
     from ._demo import run_demo
 
-    result = run_demo(args.out, force=args.force)
-    rows, cols = result["grid"]
-    print(f"wave equation u_tt = c^2 lap(u) on a {rows}x{cols} grid, t in [0, 1], float32")
-    for name, numbers in result["solvers"].items():
-        print(
-            f"  {name:32s} {numbers['seconds'] * 1e3:8.1f} ms   "
-            f"relative difference to Diffrax: {numbers['difference']:.1e}"
-        )
-    for name, path in result["paths"].items():
+    if args.epochs is not None and args.epochs < 1:
+        raise UsageError(f"--epochs: expected a positive integer, got {args.epochs}")
+    result = run_demo(args.out, force=args.force, epochs=args.epochs)
+    problem, metrics, seconds = result["problem"], result["metrics"], result["seconds"]
+    rows, cols = problem.grid["shape"]
+    print(
+        f"{problem.name}: learn the wave speed c(x) of u_tt = c^2 lap(u) on a {rows}x{cols} grid "
+        f"from {metrics['train_pairs']} snapshot pairs ({metrics['test_pairs']} more held out)"
+    )
+    print(f"generated the dataset in {seconds['generate']:.1f} s, trained in {seconds['train']:.1f} s")
+    print(_training_summary(metrics))
+    first = result["first_evaluation"]
+    print(
+        f"parameter RMSE fell from {first['parameter_rmse']:.3e} (epoch {first['epoch']}) "
+        f"to {metrics['parameter_rmse']:.3e}"
+    )
+    for path in result["paths"]:
         print(f"wrote {path}")
     return 0
 
@@ -96,9 +104,12 @@ def build_parser():
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = commands.add_parser("demo", help="solve a small wave problem and plot it")
+    demo = commands.add_parser(
+        "demo", help="generate wave data, learn the wave speed with Arnoldi, plot (a few minutes)"
+    )
     demo.add_argument("--out", default="pdekrylov-demo", help="output folder")
-    demo.add_argument("--force", action="store_true", help="replace existing files")
+    demo.add_argument("--epochs", type=int, default=None, help="training epochs (default: the problem's)")
+    demo.add_argument("--force", action="store_true", help="replace an existing output folder")
     demo.set_defaults(run=_demo)
 
     generate = commands.add_parser("generate", help="generate a dataset from a problem file")

@@ -1,5 +1,6 @@
 """The command line, run as a user runs it: a real subprocess, real files."""
 
+import json
 import subprocess
 import sys
 
@@ -16,31 +17,35 @@ def run_cli(*args, cwd=None):
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "out"
-    result = run_cli("demo", "--out", str(out))
+    result = run_cli("demo", "--out", str(out), "--epochs", "20")
     assert result.returncode == 0, result.stderr
-    assert "wrote" in result.stdout and " ms" in result.stdout
+    assert "parameter RMSE fell from" in result.stdout and "wrote" in result.stdout
     return out
 
 
-def test_demo_writes_pngs(demo_dir):
-    for name in ("states.png", "speed.png"):
+def test_demo_generates_trains_and_plots(demo_dir):
+    for name in ("run/loss.png", "run/coefficient.png", "data/samples.png"):
         data = (demo_dir / name).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 1000
-    assert not list(demo_dir.glob(".*.tmp"))  # no temporary files left behind
+    metrics = json.loads((demo_dir / "run" / "metrics.json").read_text())
+    assert metrics["solver"] == "arnoldi" and metrics["epochs"] == 20
+    evaluated = [h["parameter_rmse"] for h in metrics["history"] if "parameter_rmse" in h]
+    assert evaluated[-1] < evaluated[0]  # it learns
+    assert not list(demo_dir.rglob(".*.tmp"))  # no temporary files left behind
 
 
 def test_demo_refuses_to_overwrite_without_force(demo_dir):
-    before = (demo_dir / "states.png").stat().st_mtime_ns
+    before = (demo_dir / "run" / "metrics.json").stat().st_mtime_ns
     result = run_cli("demo", "--out", str(demo_dir))
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "--force" in lines[0]
     assert "Traceback" not in result.stderr
-    assert (demo_dir / "states.png").stat().st_mtime_ns == before
+    assert (demo_dir / "run" / "metrics.json").stat().st_mtime_ns == before
 
 
 def test_demo_force_replaces(demo_dir):
-    result = run_cli("demo", "--out", str(demo_dir), "--force")
+    result = run_cli("demo", "--out", str(demo_dir), "--force", "--epochs", "10")
     assert result.returncode == 0, result.stderr
 
 
