@@ -34,4 +34,4 @@ from .solvers import (  # noqa: E402
 
 # layer 4: datasets and field models (they use the layers above only through pk.solve)
 from . import data as data, fields as fields, grf as grf, problems as problems  # noqa: E402
-from . import train as train  # noqa: E402
+from . import study as study, train as train  # noqa: E402

@@ -1,0 +1,261 @@
+"""The work–precision study: forward and gradient error of every solver against its work.
+
+For one data point of a problem (the true coefficient field `c` and one initial state),
+the scalar loss `L(c) = <w, y(t1)>` with `w ~ Uniform[0, 1)` (as in the paper) is
+evaluated with each solver at each work level (Krylov depth, or number of fixed steps),
+together with its gradient with respect to `c`. Errors are relative to a high-accuracy
+reference, which is itself checked against a second reference at another resolution.
+"""
+
+import csv
+import dataclasses
+import math
+import time
+import warnings
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import _io
+from .._solve import solve
+from ..data import grid_of, make_operator, sample_field
+from ..problems import Problem, load_problem
+from ..solvers import Diffrax, solver_from_name, work_parameter
+
+CSV_FILE, FIGURE_FILE = "workprecision.csv", "workprecision.png"
+COLUMNS = ("solver", "level", "matvecs", "seconds", "value_error", "gradient_error", "resolved", "value")
+#: the paper's solvers, and Lanczos (skipped where the operator does not allow it)
+DEFAULT_SOLVERS = (
+    "arnoldi", "lanczos", "euler+backsolve", "heun+recursive-checkpoint",
+    "dopri5+backsolve", "tsit5+recursive-checkpoint",
+)
+#: a row's errors count as resolved when they exceed the references' disagreement this much
+RESOLUTION_FACTOR = 10.0
+
+
+@dataclasses.dataclass
+class WorkPrecision:
+    """The result of `workprecision`.
+
+    - `rows`: one dict per (solver, level) with the `COLUMNS`.
+    - `reference`: dict with the reference's and the check's description, their relative
+      disagreement in value and gradient (`value_gap`, `gradient_gap`), and a `message`.
+    - `skipped`: {solver label: reason} for solvers that do not apply to the problem.
+    """
+
+    rows: list
+    reference: dict
+    skipped: dict
+
+
+def data_point(problem: Problem, key):
+    """The study's data point: true coefficient, one initial state, the loss weights `w`.
+
+    The coefficient is drawn exactly as `pk.data.generate` draws it from the same key, so
+    a study and a dataset made with the same seed share the true field.
+
+    **Returns:** `(coefficient, y0, w)`.
+    """
+    grid = grid_of(problem)
+    key_coefficient, key_initial, key_weights, _ = jax.random.split(key, 4)
+    coefficient = sample_field(problem.coefficient, grid, key_coefficient)
+    state_shape = make_operator(problem, coefficient).state_shape
+    components = math.prod(state_shape) // grid.size
+    y0 = sample_field(problem.initial, grid, key_initial, components).reshape(state_shape)
+    w = jax.random.uniform(key_weights, state_shape, dtype=y0.dtype)
+    return coefficient, y0, w
+
+
+def reference_solvers(name: str = "dopri8", level: int = 256):
+    """A reference solver and its check at three quarters of the resolution.
+
+    **Arguments:**
+
+    - `name`: any solver name (`"dopri8"`, `"arnoldi"`, ...).
+    - `level`: its steps or depth.
+
+    **Returns:** `(reference, check)` solver objects.
+    """
+    option = work_parameter(name)
+    if isinstance(level, bool) or not isinstance(level, int) or level < 4:
+        raise ValueError(f"level: expected an int >= 4 for a reference, got {level!r}")
+    return (solver_from_name(name, **{option: level}), solver_from_name(name, **{option: (3 * level) // 4}))
+
+
+def loss_value_and_gradient(problem: Problem, solver, y0, w):
+    """A jitted `c -> ((L(c), forward matvecs), dL/dc)` with `L(c) = <w, y(t1)>`."""
+    t1 = problem.time["t1"]
+
+    def loss(coefficient):
+        solution = solve(make_operator(problem, coefficient), y0, t1, solver)
+        return jnp.vdot(w, solution.ys[-1]), solution.stats["num_matvecs"]
+
+    return jax.jit(jax.value_and_grad(loss, has_aux=True))
+
+
+def workprecision(
+    problem,
+    solvers=DEFAULT_SOLVERS,
+    levels=(1, 2, 4, 8, 16, 32),
+    *,
+    key=None,
+    repeats: int = 3,
+    reference=None,
+    check=None,
+    progress: bool = False,
+) -> WorkPrecision:
+    """Measure value and gradient error against work for several solvers.
+
+    **Arguments:**
+
+    - `problem`: a `Problem`, or a problem name / path.
+    - `solvers`: solver names (`"arnoldi"`, `"lanczos"`, `"METHOD+ADJOINT"`), or
+      `(label, factory)` pairs where `factory(level)` returns a solver object.
+    - `levels`: the work levels: Krylov depth, or number of fixed steps.
+    - `key`: PRNG key of the data point (default `PRNGKey(0)`).
+    - `repeats`: best-of-`repeats` wall time of the jitted value-and-gradient.
+    - `reference`, `check`: solver objects for the reference and its check at another
+      resolution (default: Dopri8 with 256 and with 192 fixed steps).
+    - `progress`: show a progress bar.
+
+    **Returns:** a `WorkPrecision`. A `UserWarning` is issued when some reported errors
+    are not resolved by the reference (their rows have `resolved = False`).
+    """
+    if not isinstance(problem, Problem):
+        problem = load_problem(problem)
+    levels = _check_levels(levels)
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats: expected an int >= 1, got {repeats!r}")
+    factories = _solver_factories(solvers)
+    key = jax.random.PRNGKey(0) if key is None else key
+    coefficient, y0, w = data_point(problem, key)
+    default_reference, default_check = reference_solvers()
+    reference = default_reference if reference is None else reference
+    check = default_check if check is None else check
+
+    (value_ref, _), gradient_ref = loss_value_and_gradient(problem, reference, y0, w)(coefficient)
+    (value_check, _), gradient_check = loss_value_and_gradient(problem, check, y0, w)(coefficient)
+    gaps = {
+        "value_gap": _relative_error(value_check, value_ref),
+        "gradient_gap": _relative_error(gradient_check, gradient_ref),
+    }
+
+    rows, skipped = [], {}
+    work = [(label, factory, level) for label, factory in factories for level in levels]
+    if progress:
+        from tqdm import tqdm
+
+        work = tqdm(work, desc="work-precision", unit="solve")
+    operator = make_operator(problem, coefficient)
+    for label, factory, level in work:
+        if label in skipped:
+            continue
+        solver = factory(level)
+        try:
+            solver.check_operator(operator)
+        except ValueError as reason:
+            skipped[label] = str(reason)
+            continue
+        if hasattr(solver, "depth") and solver.depth > math.prod(operator.state_shape):
+            continue  # deeper than the state: the Krylov space is already exhausted
+        function = loss_value_and_gradient(problem, solver, y0, w)
+        (value, matvecs), gradient = function(coefficient)
+        seconds = _best_time(function, coefficient, repeats)
+        value_error = _relative_error(value, value_ref)
+        gradient_error = _relative_error(gradient, gradient_ref)
+        rows.append({
+            "solver": label,
+            "level": level,
+            "matvecs": int(matvecs),
+            "seconds": seconds,
+            "value_error": value_error,
+            "gradient_error": gradient_error,
+            "resolved": bool(
+                value_error >= RESOLUTION_FACTOR * gaps["value_gap"]
+                and gradient_error >= RESOLUTION_FACTOR * gaps["gradient_gap"]
+            ),
+            "value": float(value),
+        })
+    unresolved = sum(not row["resolved"] for row in rows)
+    message = (
+        f"reference {_describe(reference)} and check {_describe(check)} differ by "
+        f"{gaps['value_gap']:.1e} (value) and {gaps['gradient_gap']:.1e} (gradient)"
+    )
+    if unresolved:
+        message += (
+            f"; {unresolved} of {len(rows)} rows have errors below {RESOLUTION_FACTOR:g}x that "
+            f"(resolved = False): the reference cannot confirm them"
+        )
+        warnings.warn(message, stacklevel=2)
+    reference_info = {"reference": _describe(reference), "check": _describe(check), **gaps, "message": message}
+    return WorkPrecision(rows, reference_info, skipped)
+
+
+def save_workprecision(result: WorkPrecision, out, *, force: bool = False):
+    """Write `workprecision.csv` and `workprecision.png` into the folder `out` (atomically).
+
+    The CSV has the `COLUMNS`, then one comment line with the reference check.
+
+    **Returns:** the two paths.
+    """
+    from .. import plot  # matplotlib only when the figure is made
+
+    out = Path(out)
+    paths = (out / CSV_FILE, out / FIGURE_FILE)
+    if not force:
+        for path in paths:
+            if path.exists():
+                raise FileExistsError(f"{path} exists (use --force to replace it)")
+    with _io.atomic_path(paths[0], force=force) as tmp:
+        with open(tmp, "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=COLUMNS)
+            writer.writeheader()
+            writer.writerows(result.rows)
+            file.write(f"# {result.reference['message']}\n")
+    _io.save_figure(plot.workprecision_figure(result.rows), paths[1], force=force)
+    return paths
+
+
+def _solver_factories(solvers):
+    factories = []
+    for item in solvers:
+        if isinstance(item, str):
+            name = item
+            option = work_parameter(name)  # also validates the name
+            factories.append((name, lambda level, name=name, option=option: solver_from_name(name, **{option: level})))
+        elif isinstance(item, tuple) and len(item) == 2 and callable(item[1]):
+            factories.append((str(item[0]), item[1]))
+        else:
+            raise TypeError(f"solvers: expected solver names or (label, factory) pairs, got {item!r}")
+    if not factories:
+        raise ValueError("solvers: expected at least one solver")
+    return factories
+
+
+def _check_levels(levels):
+    levels = tuple(levels)
+    if not levels or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in levels):
+        raise ValueError(f"levels: expected positive integers, got {levels!r}")
+    return tuple(sorted(set(int(v) for v in levels)))
+
+
+def _relative_error(value, reference):
+    value, reference = np.asarray(value, np.float64), np.asarray(reference, np.float64)
+    return float(np.linalg.norm(value - reference) / max(np.linalg.norm(reference), np.finfo(np.float64).tiny))
+
+
+def _best_time(function, argument, repeats):
+    best = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(function(argument))
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _describe(solver):
+    if isinstance(solver, Diffrax):
+        return f"{type(solver.solver).__name__} with {solver.steps} steps"
+    return f"{type(solver).__name__} depth {solver.depth} x {solver.substeps}"
