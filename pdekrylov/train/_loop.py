@@ -195,7 +195,12 @@ class _Run:
     def initial_state(self):
         model = make_model(self.config, self.grid, self.dtype, jax.random.PRNGKey(self.config.seed))
         params, _ = eqx.partition(model, eqx.is_inexact_array)
-        return {"params": params, "opt_state": self.optimizer.init(params)}
+        # strongly typed from the start: optax's line-search counters begin weakly typed
+        # and would otherwise make the second epoch compile the step again
+        opt_state = jax.tree.map(
+            lambda x: jnp.asarray(x, dtype=x.dtype) if eqx.is_array(x) else x, self.optimizer.init(params)
+        )
+        return {"params": params, "opt_state": opt_state}
 
     def model(self, state):
         return eqx.combine(state["params"], self.static)
