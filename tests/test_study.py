@@ -125,6 +125,9 @@ def test_the_data_point_shares_the_datasets_true_field(tiny_wave):
     dataset = pk.data.generate(tiny_wave, 2, key)
     np.testing.assert_array_equal(coefficient, dataset.coefficient)
     assert y0.shape == w.shape == (2, 10, 10) and 0 <= w.min() and w.max() < 1
+    assert bool((study.data_point(tiny_wave, key, "ones")[2] == 1).all())
+    with pytest.raises(ValueError, match="weights"):
+        study.data_point(tiny_wave, key, "sobol")
 
 
 def test_cli_writes_csv_and_figure(tiny_wave, tmp_path):

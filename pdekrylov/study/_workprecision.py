@@ -50,11 +50,15 @@ class WorkPrecision:
     skipped: dict
 
 
-def data_point(problem: Problem, key):
+WEIGHTS = ("uniform", "normal", "ones")
+
+
+def data_point(problem: Problem, key, weights: str = "uniform"):
     """The study's data point: true coefficient, one initial state, the loss weights `w`.
 
     The coefficient is drawn exactly as `pk.data.generate` draws it from the same key, so
-    a study and a dataset made with the same seed share the true field.
+    a study and a dataset made with the same seed share the true field. `weights` is
+    `"uniform"` (`w ~ Uniform[0, 1)`, the paper's), `"normal"` or `"ones"`.
 
     **Returns:** `(coefficient, y0, w)`.
     """
@@ -64,7 +68,10 @@ def data_point(problem: Problem, key):
     state_shape = make_operator(problem, coefficient).state_shape
     components = math.prod(state_shape) // grid.size
     y0 = sample_field(problem.initial, grid, key_initial, components).reshape(state_shape)
-    w = jax.random.uniform(key_weights, state_shape, dtype=y0.dtype)
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights: expected one of {list(WEIGHTS)}, got {weights!r}")
+    draw = {"uniform": jax.random.uniform, "normal": jax.random.normal}.get(weights)
+    w = jnp.ones(state_shape, y0.dtype) if draw is None else draw(key_weights, state_shape, dtype=y0.dtype)
     return coefficient, y0, w
 
 
@@ -104,6 +111,7 @@ def workprecision(
     repeats: int = 3,
     reference=None,
     check=None,
+    weights: str = "uniform",
     progress: bool = False,
 ) -> WorkPrecision:
     """Measure value and gradient error against work for several solvers.
@@ -118,6 +126,7 @@ def workprecision(
     - `repeats`: best-of-`repeats` wall time of the jitted value-and-gradient.
     - `reference`, `check`: solver objects for the reference and its check at another
       resolution (default: Dopri8 with 256 and with 192 fixed steps).
+    - `weights`: the loss weights `w`: `"uniform"` (the paper's), `"normal"` or `"ones"`.
     - `progress`: show a progress bar.
 
     **Returns:** a `WorkPrecision`. A `UserWarning` is issued when some reported errors
@@ -130,7 +139,7 @@ def workprecision(
         raise ValueError(f"repeats: expected an int >= 1, got {repeats!r}")
     factories = _solver_factories(solvers)
     key = jax.random.PRNGKey(0) if key is None else key
-    coefficient, y0, w = data_point(problem, key)
+    coefficient, y0, w = data_point(problem, key, weights)
     default_reference, default_check = reference_solvers()
     reference = default_reference if reference is None else reference
     check = default_check if check is None else check
