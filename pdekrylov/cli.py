@@ -96,6 +96,87 @@ def _training_summary(metrics):
     )
 
 
+def _workprecision(args):
+    import warnings
+
+    import jax
+
+    if args.x64:
+        jax.config.update("jax_enable_x64", True)
+    from . import study
+    from .problems import load_problem
+
+    problem = load_problem(args.problem)
+    solvers = [name for name in args.solvers.split(",") if name]
+    levels = _int_list("--levels", args.levels)
+    if args.repeats < 1:
+        raise UsageError(f"--repeats: expected a positive integer, got {args.repeats}")
+    out = Path(args.out)
+    for name in (study.CSV_FILE, study.FIGURE_FILE):
+        if (out / name).exists() and not args.force:
+            raise UsageError(f"--out: {out / name} exists (use --force to replace it)")
+    reference, check = study.reference_solvers(args.reference, args.reference_level)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = study.workprecision(
+            problem, solvers, levels, key=jax.random.PRNGKey(args.seed), repeats=args.repeats,
+            reference=reference, check=check, weights=args.weights, progress=True,
+        )
+    paths = study.save_workprecision(result, out, force=args.force)
+    for label, reason in result.skipped.items():
+        print(f"skipped {label}: {reason}")
+    print(f"{'solver':28s} {'level':>5s} {'matvecs':>7s} {'seconds':>9s} {'value err':>9s} {'grad err':>9s}")
+    for row in result.rows:
+        print(
+            f"{row['solver']:28s} {row['level']:5d} {row['matvecs']:7d} {row['seconds']:9.2e} "
+            f"{row['value_error']:9.1e} {row['gradient_error']:9.1e}{'' if row['resolved'] else ' *'}"
+        )
+    print(result.reference["message"])
+    if caught:
+        print("* errors at the reference's accuracy floor: not confirmed by the reference check")
+    for path in paths:
+        print(f"wrote {path}")
+    return 0
+
+
+def _bench(args):
+    import os
+
+    import jax
+
+    jax.config.update("jax_enable_x64", True)  # every row of the table is float64
+    from . import study
+
+    if args.repeats is not None and args.repeats < 1:
+        raise UsageError(f"--repeats: expected a positive integer, got {args.repeats}")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out: {out} is a file, expected a folder")
+    path = out / study.BENCH_CSV_FILE
+    if path.exists() and not args.force:  # checked before minutes of measuring, not after
+        raise UsageError(f"--out: {path} exists (use --force to replace it)")
+    machine = study.machine_info()
+    print(f"machine: {machine}")
+    start = time.perf_counter()
+    rows = study.run_bench(quick=args.quick, repeats=args.repeats, progress=True)
+    seconds = time.perf_counter() - start
+    print(study.format_bench(rows))
+    path = study.save_bench(rows, out, force=args.force, machine=machine)
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())  # other work skews every row
+    print(f"measured in {seconds:.0f} s (load average now {load}); wrote {path}")
+    return 0
+
+
+def _int_list(flag, text):
+    try:
+        values = [int(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise UsageError(f"{flag}: expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise UsageError(f"{flag}: expected positive integers, got {text!r}")
+    return values
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="pdekrylov",
@@ -136,6 +217,31 @@ def build_parser():
     train.add_argument("--resume", action="store_true", help="continue the run in --out")
     train.add_argument("--force", action="store_true", help="start afresh in an existing --out")
     train.set_defaults(run=_train)
+
+    wp = commands.add_parser("workprecision", help="value and gradient error against work, per solver")
+    wp.add_argument("problem", help="a problem file, or the name of a shipped problem")
+    wp.add_argument("--solvers", default="arnoldi,lanczos,euler+backsolve,heun+recursive-checkpoint,"
+                    "dopri5+backsolve,tsit5+recursive-checkpoint",
+                    help="comma-separated solver names (Krylov, or Diffrax METHOD+ADJOINT)")
+    wp.add_argument("--levels", default="1,2,4,8,16,32",
+                    help="comma-separated work levels: Krylov depth / number of steps")
+    wp.add_argument("--x64", action="store_true", help="run in float64")
+    wp.add_argument("--repeats", type=int, default=3, help="best-of-n wall time")
+    wp.add_argument("--seed", type=int, default=0, help="seed of the data point and the loss weights")
+    wp.add_argument("--weights", default="uniform", choices=("uniform", "normal", "ones"),
+                    help="loss weights w of <w, y(t1)> (uniform on [0, 1) as in the paper)")
+    wp.add_argument("--reference", default="dopri8", help="reference solver name (checked at 3/4 of its level)")
+    wp.add_argument("--reference-level", type=int, default=256, help="steps or depth of the reference")
+    wp.add_argument("--out", required=True, help="output folder")
+    wp.add_argument("--force", action="store_true", help="replace existing files")
+    wp.set_defaults(run=_workprecision)
+
+    bench = commands.add_parser("bench", help="pdekrylov's performance table with machine info (minutes)")
+    bench.add_argument("--quick", action="store_true", help="skip the 512x512 grid, fewer repeats")
+    bench.add_argument("--repeats", type=int, default=None, help="best-of-n timing (default 5, --quick 3)")
+    bench.add_argument("--out", default="bench-results", help="folder of bench.csv (default bench-results)")
+    bench.add_argument("--force", action="store_true", help="replace an existing bench.csv")
+    bench.set_defaults(run=_bench)
     return parser
 
 

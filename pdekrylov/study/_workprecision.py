@@ -251,7 +251,9 @@ def _check_levels(levels):
 
 
 def _relative_error(value, reference):
-    value, reference = np.asarray(value, np.float64), np.asarray(reference, np.float64)
+    """`||value - reference|| / ||reference||` over all entries (shapes may differ, sizes not)."""
+    value = np.asarray(value, np.float64).ravel()
+    reference = np.asarray(reference, np.float64).ravel()
     return float(np.linalg.norm(value - reference) / max(np.linalg.norm(reference), np.finfo(np.float64).tiny))
 
 

@@ -1,0 +1,141 @@
+"""`pdekrylov bench`: the sparse matrix it compares SciPy on, its machinery at tiny sizes,
+and the command line's refusal to overwrite a result."""
+
+import csv
+import math
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.linalg
+
+import pdekrylov as pk
+from pdekrylov.study import _bench
+
+#: tiny sizes: the machinery runs, compiles dominate (the numbers mean nothing)
+TINY = {"size": 12, "depth": 8, "scaling_sizes": (8, 12), "scaling_depth": 4, "repeats": 1}
+
+
+@pytest.mark.parametrize("boundary", ["neumann", "dirichlet", "periodic"])
+@pytest.mark.parametrize("shape", [(5, 7), (4, 3, 5)])
+def test_sparse_wave_matrix_is_the_operator(boundary, shape):
+    grid = pk.Grid(shape)
+    rng = np.random.default_rng(0)  # not jax.random: it compiles per shape (seconds)
+    op = pk.WaveOperator(grid, jnp.asarray(0.5 + rng.uniform(size=shape)), boundary)
+    y = jnp.asarray(rng.standard_normal(op.state_shape))
+    matrix = pk.study.sparse_wave_matrix(op)
+    expected = np.asarray(jax.jit(lambda op, y: op(y))(op, y)).ravel()  # jit: 1 compile, not 20
+    assert matrix.shape == (y.size, y.size)
+    assert np.max(np.abs(matrix @ np.asarray(y).ravel() - expected)) <= 1e-12 * np.max(np.abs(expected))
+
+
+def test_neumann_ghost_copies_the_boundary_node():
+    # u[-1] = u[0]: the first row is (u[1] - u[0]) / h^2, and constants are in the kernel
+    matrix = _bench.second_difference_matrix(5, 0.5, "neumann").toarray()
+    assert matrix[0, :2].tolist() == [-4.0, 4.0]
+    assert np.allclose(matrix @ np.ones(5), 0)
+
+
+def test_sparse_wave_matrix_rejects_other_operators():
+    op = pk.DiffusionOperator(pk.Grid((4, 4)), np.ones((4, 4)))
+    with pytest.raises(TypeError, match="WaveOperator"):
+        pk.study.sparse_wave_matrix(op)
+
+
+def test_nested_errors_match_separate_decompositions():
+    problem = _bench.wave_problem(6)
+    dense = np.asarray(problem.op.as_matrix())
+    reference = scipy.linalg.expm(0.5 * dense) @ np.asarray(problem.y0).ravel()
+    errors = _bench.nested_errors(problem, [0.5], [reference], 10)
+    # a separate depth-3 decomposition, its small exponential taken by SciPy
+    decomposition = pk.arnoldi(lambda y, op: op(y), problem.y0, 3, problem.op)
+    small = scipy.linalg.expm(0.5 * np.asarray(decomposition.hessenberg))[:, 0]
+    separate = float(decomposition.norm) * np.asarray(decomposition.basis) @ small
+    assert math.isclose(errors[0, 2], _bench._relative_error(separate, reference), rel_tol=1e-6)
+    assert errors[0, -1] < 1e-10 < errors[0, 2]
+
+
+@pytest.fixture(scope="module")
+def tiny_rows():
+    return pk.study.run_bench(measurements=("adjoint", "expm", "scaling"), **TINY)
+
+
+def test_tiny_run_gives_rows_with_positive_times(tiny_rows):
+    measurements = [row["measurement"] for row in tiny_rows]
+    assert measurements[:2] == ["adjoint / forward cost", "vs matfree"]
+    assert sum(m.startswith("exp(tA)v vs scipy") for m in measurements) == 2
+    assert sum(m.startswith("scaling") for m in measurements) == 4  # time and memory, 2 grids
+    for row in tiny_rows:
+        assert set(row) == set(pk.study.BENCH_COLUMNS)
+        assert row["status"] in ("met", "not met", "info")
+        for column in ("ours_seconds", "peer_seconds", "ours_bytes", "peer_bytes", "ratio"):
+            if row[column] != "":
+                assert math.isfinite(row[column]) and row[column] > 0, (row["measurement"], column)
+    assert tiny_rows[0]["ours_seconds"] > 0 and tiny_rows[0]["peer_seconds"] > 0
+    scaling = [row for row in tiny_rows if row["measurement"].startswith("scaling")]
+    assert scaling[0]["ratio"] == 1.0  # the smallest grid is the baseline
+
+
+def test_table_and_csv(tiny_rows, tmp_path):
+    text = pk.study.format_bench(tiny_rows)
+    assert "| adjoint / forward cost |" in text and "Settings:" in text
+    path = pk.study.save_bench(tiny_rows, tmp_path, machine="test machine")
+    with open(path) as file:
+        lines = file.read().splitlines()
+    assert lines[-1] == "# test machine"
+    rows = list(csv.DictReader(lines[:-1]))
+    assert [row["measurement"] for row in rows] == [row["measurement"] for row in tiny_rows]
+    with pytest.raises(FileExistsError):
+        pk.study.save_bench(tiny_rows, tmp_path)
+    pk.study.save_bench(tiny_rows[:1], tmp_path, force=True)
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize(
+    "arguments, match",
+    [({"repeats": 0}, "repeats"), ({"measurements": ("nope",)}, "measurements")],
+)
+def test_run_bench_rejects_bad_arguments(arguments, match):
+    with pytest.raises(ValueError, match=match):
+        pk.study.run_bench(**arguments)
+
+
+def test_machine_info_names_the_machine():
+    info = pk.study.machine_info()
+    assert "jax " in info and "cores" in info and "backend " in info
+
+
+def run_cli(*args):
+    return subprocess.run(
+        [sys.executable, "-m", "pdekrylov", *args], check=False, capture_output=True, text=True, timeout=600,
+    )
+
+
+def test_cli_refuses_an_existing_csv(tmp_path):
+    csv_path = tmp_path / "bench.csv"
+    csv_path.write_text("keep me\n")
+    result = run_cli("bench", "--out", str(tmp_path))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "--force" in lines[0]
+    assert csv_path.read_text() == "keep me\n"
+
+
+def test_cli_rejects_bad_repeats(tmp_path):
+    result = run_cli("bench", "--out", str(tmp_path), "--repeats", "0")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:") and "--repeats" in lines[0]
+
+
+@pytest.mark.slow
+def test_solve_rows_at_a_tiny_size():
+    rows = pk.study.run_bench(measurements=("solve",), **TINY)
+    assert len(rows) == 4
+    for row in rows:
+        assert row["ours_seconds"] > 0, row
+    krylov = [row for row in rows if row["peer"]]
+    assert len(krylov) == 2 and all(row["ratio"] > 0 for row in krylov)
