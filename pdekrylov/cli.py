@@ -87,10 +87,12 @@ def _train(args):
 
 def _training_summary(metrics):
     """Two lines: what was trained, and the paper's metrics."""
-    test = metrics.get("test_loss")
+    test, seconds = metrics.get("test_loss"), metrics["seconds_per_epoch"]
+    # a run of one epoch has only its compiling epoch: no steady time per epoch
+    per_epoch = "n/a" if seconds is None else f"{seconds:.3f} s"
     return (
         f"trained {metrics['problem']} for {metrics['epochs']} epochs with {metrics['solver']} "
-        f"({metrics['matvecs_per_solve']} matvecs per solve, {metrics['seconds_per_epoch']:.3f} s per epoch)\n"
+        f"({metrics['matvecs_per_solve']} matvecs per solve, {per_epoch} per epoch)\n"
         f"train loss {metrics['train_loss']:.3e}, test loss "
         f"{'n/a' if test is None else f'{test:.3e}'}, parameter RMSE {metrics['parameter_rmse']:.3e}"
     )

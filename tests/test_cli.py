@@ -45,7 +45,7 @@ def test_demo_refuses_to_overwrite_without_force(demo_dir):
 
 
 def test_demo_force_replaces(demo_dir):
-    result = run_cli("demo", "--out", str(demo_dir), "--force", "--epochs", "10")
+    result = run_cli("demo", "--out", str(demo_dir), "--force", "--epochs", "1")
     assert result.returncode == 0, result.stderr
 
 
