@@ -184,7 +184,7 @@ class _Run:
         self.loss_fn = fields.LOSSES[config.loss]
         self.optimizer = make_optimizer(config, self.grid)
         model = make_model(config, self.grid, dtype, jax.random.PRNGKey(config.seed))
-        _, self.static = eqx.partition(model, eqx.is_inexact_array)
+        self.initial_params, self.static = eqx.partition(model, eqx.is_inexact_array)
         self.matvecs_per_solve = self._count_matvecs(model)
         self._step = eqx.filter_jit(self._step_impl)
         self._objective_jit = eqx.filter_jit(self._objective)
@@ -193,8 +193,7 @@ class _Run:
 
     # -- state: {"params", "opt_state"} is what checkpoints hold -------------------------
     def initial_state(self):
-        model = make_model(self.config, self.grid, self.dtype, jax.random.PRNGKey(self.config.seed))
-        params, _ = eqx.partition(model, eqx.is_inexact_array)
+        params = self.initial_params
         # strongly typed from the start: optax's line-search counters begin weakly typed
         # and would otherwise make the second epoch compile the step again
         opt_state = jax.tree.map(
@@ -361,7 +360,7 @@ def _resumed_config(header, config, overrides) -> TrainConfig:
     Options given explicitly (a whole `config`, or keyword `overrides`) must agree with
     the run's; a resumed run keeps its configuration, only `epochs` may change.
     """
-    saved = TrainConfig(**{**header["config"], "hidden": tuple(header["config"]["hidden"])})
+    saved = TrainConfig(**header["config"])  # validated again; lists become tuples
     requested = config.as_dict() if config is not None else dict(overrides)
     epochs = requested.pop("epochs", None) or saved.epochs
     for name, value in requested.items():
