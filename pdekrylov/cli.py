@@ -60,11 +60,15 @@ def _generate(args):
 
 
 def _train(args):
+    import jax
+
+    _initialize_distributed(args)  # before any computation: every process runs this command
     from . import data, train
     from .problems import load_problem
 
     problem = load_problem(args.problem)
-    for flag, value in (("--epochs", args.epochs), ("--depth", args.depth), ("--steps", args.steps)):
+    numbers = (("--epochs", args.epochs), ("--depth", args.depth), ("--steps", args.steps), ("--devices", args.devices))
+    for flag, value in numbers:
         if value is not None and value < 1:
             raise UsageError(f"{flag}: expected a positive integer, got {value}")
     out = Path(args.out)
@@ -73,16 +77,56 @@ def _train(args):
     if not args.resume and out.exists() and any(out.iterdir()) and not args.force:
         raise UsageError(f"--out: {out} exists (use --force to replace it, or --resume to continue)")
     dataset = data.load(args.data)
+    if dataset.inputs.dtype == "float64":  # the dataset's precision is the run's
+        jax.config.update("jax_enable_x64", True)
     overrides = {
         "solver": args.solver, "depth": args.depth, "steps": args.steps, "epochs": args.epochs,
         "seed": args.seed, "optimizer": args.optimizer, "learning_rate": args.lr,
     }
     result = train.fit(
-        problem, dataset, out=out, resume=args.resume, force=args.force, progress=True, **overrides
+        problem, dataset, out=out, resume=args.resume, force=args.force, progress=True,
+        devices=args.devices, **overrides,
     )
-    print(_training_summary(result.metrics))
-    print(f"wrote {out}/metrics.json, checkpoint.eqx, loss.png, coefficient.png")
+    if jax.process_index() == 0:  # the process that wrote the files reports them
+        print(_parallel_summary(result.metrics))
+        print(_training_summary(result.metrics))
+        print(f"wrote {out}/metrics.json, checkpoint.eqx, loss.png, coefficient.png")
     return 0
+
+
+def _initialize_distributed(args):
+    """`jax.distributed.initialize` for `--distributed`: one process per host (or per GPU).
+
+    Without `--coordinator` / `--num-processes` / `--process-id`, JAX detects them from
+    the cluster (Slurm, Open MPI, Cloud TPU).
+    """
+    explicit = {
+        "coordinator_address": args.coordinator, "num_processes": args.num_processes,
+        "process_id": args.process_id,
+    }
+    given = [name for name, value in explicit.items() if value is not None]
+    if not args.distributed:
+        if given:
+            raise UsageError("--coordinator, --num-processes and --process-id need --distributed")
+        return
+    if given and len(given) != len(explicit):
+        raise UsageError("--coordinator, --num-processes and --process-id: give all three, or none")
+    import jax
+
+    jax.distributed.initialize(**{name: value for name, value in explicit.items() if value is not None})
+
+
+def _parallel_summary(metrics):
+    """One line on how the pairs were laid out over the devices."""
+    padded = {name: count for name, count in metrics["padded_pairs"].items() if count}
+    line = f"trained on {metrics['devices']} device{'s' if metrics['devices'] > 1 else ''}"
+    if padded:
+        copies = ", ".join(f"{name} +{count}" for name, count in padded.items())
+        line += (
+            f"; pairs padded to a multiple of {metrics['devices']} with zero-weight copies "
+            f"({copies}): the loss and its gradient are those of the real pairs"
+        )
+    return line
 
 
 def _training_summary(metrics):
@@ -216,6 +260,13 @@ def build_parser():
     train.add_argument("--seed", type=int, default=None, help="seed of the model initialisation")
     train.add_argument("--optimizer", default=None, help="adam, lbfgs or sobolev-adam")
     train.add_argument("--lr", type=float, default=None, help="learning rate")
+    train.add_argument("--devices", type=int, default=None,
+                       help="data parallel over the first N devices (pairs sharded along the batch)")
+    train.add_argument("--distributed", action="store_true",
+                       help="one of several processes (hosts): call jax.distributed.initialize first")
+    train.add_argument("--coordinator", default=None, help="with --distributed: HOST:PORT of process 0")
+    train.add_argument("--num-processes", type=int, default=None, help="with --distributed: process count")
+    train.add_argument("--process-id", type=int, default=None, help="with --distributed: this process's index")
     train.add_argument("--resume", action="store_true", help="continue the run in --out")
     train.add_argument("--force", action="store_true", help="start afresh in an existing --out")
     train.set_defaults(run=_train)

@@ -2,7 +2,8 @@
 
 Full-batch training of a field model (`pk.fields.MLP` or `pk.fields.GridField`) through
 `pk.solve` with any solver, optax optimisers (Adam, L-BFGS, Sobolev-preconditioned
-Adam), atomic checkpoints every few epochs and on Ctrl-C / SIGTERM, and exact resume.
+Adam), atomic checkpoints every few epochs and on Ctrl-C / SIGTERM, exact resume, and
+data parallelism over several devices or hosts (`fit(..., devices=N)`).
 """
 
 from ._checkpoint import (
@@ -22,6 +23,7 @@ from ._loop import (
     make_model as make_model,
     make_optimizer as make_optimizer,
 )
+from ._parallel import make_mesh as make_mesh
 from ._precondition import (
     neumann_laplacian_eigenvalues as neumann_laplacian_eigenvalues,
     sobolev_preconditioner as sobolev_preconditioner,

@@ -21,6 +21,15 @@ from ..problems import Problem, load_problem
 from . import _report
 from ._checkpoint import CheckpointError, load_checkpoint, read_header, save_checkpoint
 from ._config import TrainConfig
+from ._parallel import (
+    make_mesh,
+    pad_pairs,
+    padding,
+    pair_weights,
+    replicate,
+    shard_pairs,
+    synchronize_processes,
+)
 from ._precondition import sobolev_preconditioner
 
 CHECKPOINT_FILE, METRICS_FILE = "checkpoint.eqx", "metrics.json"
@@ -57,6 +66,7 @@ def fit(
     force: bool = False,
     progress: bool = False,
     callback=None,
+    devices=None,
     **overrides,
 ) -> TrainResult:
     """Learn the coefficient field of `problem` from `dataset` (full-batch training).
@@ -75,6 +85,15 @@ def fit(
     - `progress`: show a progress bar with the current loss.
     - `callback`: called as `callback(epoch, train_loss)` after every epoch (raising
       `KeyboardInterrupt` from it stops training like Ctrl-C does).
+    - `devices`: data parallelism. None trains on the default device (on all devices
+      in a multi-process run); an int N uses the
+      first N of `jax.devices()`; a list of devices or a `jax.sharding.Mesh` is used as
+      given. The pairs are sharded along their batch axis (padded with zero-weight copies
+      to a multiple of the device count; `metrics["padded_pairs"]` says how many), the
+      parameters replicated, and XLA reduces the gradients: the result equals a
+      one-device run up to rounding. Not part of the configuration: a run may resume on
+      another number of devices. With several processes (`jax.distributed.initialize`)
+      every process calls `fit` alike and process 0 writes the files.
 
     **Returns:** a `TrainResult`.
 
@@ -102,7 +121,9 @@ def fit(
     if not resume and out is not None and out.exists() and any(out.iterdir()) and not force:
         raise FileExistsError(f"{out} exists (use --force to replace it, or --resume to continue)")
 
-    run = _Run(problem, dataset, config)
+    run = _Run(problem, dataset, config, make_mesh(devices))
+    # several processes: all have checked `out` before process 0 writes into it
+    synchronize_processes("pdekrylov.train.fit: options checked")
     state = run.initial_state()
     history = []
     if header is not None:
@@ -114,12 +135,14 @@ def fit(
         out.mkdir(parents=True, exist_ok=True)
         run.save(out, state, history)  # epoch 0: there is always a good checkpoint to keep
 
+    state = replicate(state, run.mesh)
     with _terminate_as_interrupt():
         state, history = run.loop(state, history, out, progress, callback)
     metrics = run.metrics(state, history)
     if out is not None:
         run.save(out, state, history)
-        _report.write_run_report(out, metrics, problem, dataset.grid, dataset.coefficient, run.field(state))
+        if run.writes_files:
+            _report.write_run_report(out, metrics, problem, dataset.grid, dataset.coefficient, run.field(state))
     return TrainResult(run.model(state), metrics, out)
 
 
@@ -163,21 +186,35 @@ def make_optimizer(config: TrainConfig, grid):
 
 
 class _Run:
-    """One training run's fixed parts: data on device, solver, jitted step and evaluation."""
+    """One training run's fixed parts: data on device(s), solver, jitted step and evaluation.
 
-    def __init__(self, problem, dataset, config):
-        self.problem, self.config, self.grid = problem, config, dataset.grid
+    Every split is a tuple `(inputs, targets, mask)`: the pairs (sharded over `mesh`, if
+    any, after padding) and the loss mask (the sensor mask, times zero for padded pairs).
+    """
+
+    def __init__(self, problem, dataset, config, mesh=None):
+        self.problem, self.config, self.grid, self.mesh = problem, config, dataset.grid, mesh
         dtype = jnp.dtype(dataset.inputs.dtype)
+        if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+            raise ValueError(
+                "dataset: its arrays are float64 but JAX runs in float32; enable float64 first "
+                "(jax.config.update('jax_enable_x64', True)) or generate the dataset in float32"
+            )
         self.dtype = dtype
         n = dataset.num_test
         if n >= len(dataset.inputs):
             raise ValueError(f"dataset: no training pairs ({len(dataset.inputs)} pairs, {n} of them test)")
-        self.train = (jnp.asarray(dataset.inputs[n:]), jnp.asarray(dataset.targets[n:]))
-        self.test = (jnp.asarray(dataset.inputs[:n]), jnp.asarray(dataset.targets[:n]))
-        self.clean_test = None
-        if dataset.clean_targets is not None:
-            self.clean_test = (self.test[0], jnp.asarray(dataset.clean_targets[:n]))
-        self.mask = None if dataset.mask is None else jnp.asarray(dataset.mask)
+        self.layouts = {}
+        self.first_input = np.asarray(dataset.inputs[n])  # local: counting matvecs needs no mesh
+        self.train = self._split("train", dataset.inputs[n:], dataset.targets[n:], dataset.mask)
+        self.test = self.clean_test = None
+        if n:
+            self.test = self._split("test", dataset.inputs[:n], dataset.targets[:n], dataset.mask)
+            if dataset.clean_targets is not None:
+                clean = dataset.clean_targets[:n]
+                self.clean_test = self._split("test", dataset.inputs[:n], clean, dataset.mask)
+        # in a multi-process run (jax.distributed) every process trains, one writes
+        self.writes_files = jax.process_index() == 0
         self.true_field = jnp.asarray(dataset.coefficient, dtype)
         self.dataset_sha256 = dataset.metadata.get("sha256")
         self.solver = config.make_solver()
@@ -190,6 +227,13 @@ class _Run:
         self._objective_jit = eqx.filter_jit(self._objective)
         self._data_loss_jit = eqx.filter_jit(self._data_loss)
         self._parameter_error_jit = eqx.filter_jit(self._parameter_error)
+
+    def _split(self, name, inputs, targets, sensor_mask):
+        layout = padding(len(inputs), self.mesh)
+        self.layouts[name] = layout
+        mask = pair_weights(layout, sensor_mask, np.ndim(targets), targets.dtype)
+        inputs, targets = (shard_pairs(pad_pairs(a, layout), self.mesh) for a in (inputs, targets))
+        return inputs, targets, None if mask is None else replicate(jnp.asarray(mask), self.mesh)
 
     # -- state: {"params", "opt_state"} is what checkpoints hold -------------------------
     def initial_state(self):
@@ -213,17 +257,17 @@ class _Run:
         t1, times = self.problem.time["t1"], self.problem.time["observation_times"]
         return jax.vmap(lambda y0: solve(operator, y0, t1, self.solver, saveat=times).ys)(inputs)
 
-    def _objective(self, params, inputs, targets):
+    def _objective(self, params, inputs, targets, mask):
         model = eqx.combine(params, self.static)
         field = model(self.grid)
-        value = self.loss_fn(self._predict(field, inputs), targets, self.mask)
+        value = self.loss_fn(self._predict(field, inputs), targets, mask)
         if isinstance(model, fields.GridField) and model.smoothness > 0:
             value = value + model.regularisation(self.grid)
         return value
 
-    def _step_impl(self, state, inputs, targets):
+    def _step_impl(self, state, inputs, targets, mask):
         params, opt_state = state["params"], state["opt_state"]
-        objective = lambda p: self._objective(p, inputs, targets)  # noqa: E731
+        objective = lambda p: self._objective(p, inputs, targets, mask)  # noqa: E731
         if self.config.optimizer == "lbfgs":
             # reuses the value and gradient the line search already computed
             value, grads = optax.value_and_grad_from_state(objective)(params, state=opt_state)
@@ -250,14 +294,14 @@ class _Run:
         """
         results = {"train_loss": self._objective_jit(params, *self.train)} if include_train else {}
         for name, pairs in (("test_loss", self.test), ("clean_test_loss", self.clean_test)):
-            if pairs is not None and len(pairs[0]):
+            if pairs is not None:
                 results[name] = self._data_loss_jit(params, *pairs)
         results["parameter_rmse"] = self._parameter_error_jit(params)
         return results
 
-    def _data_loss(self, params, inputs, targets):
+    def _data_loss(self, params, inputs, targets, mask):
         field = eqx.combine(params, self.static)(self.grid)
-        return self.loss_fn(self._predict(field, inputs), targets, self.mask)
+        return self.loss_fn(self._predict(field, inputs), targets, mask)
 
     def _parameter_error(self, params):
         """The paper's parameter metric: relative MSE between |c_learned| and |c_true|."""
@@ -271,12 +315,12 @@ class _Run:
     def _solve_stats(self, model):
         operator = make_operator(self.problem, model(self.grid))
         t1, times = self.problem.time["t1"], self.problem.time["observation_times"]
-        return solve(operator, self.train[0][0], t1, self.solver, saveat=times).stats
+        return solve(operator, self.first_input, t1, self.solver, saveat=times).stats
 
     # -- the loop -------------------------------------------------------------------------
     def loop(self, state, history, out, progress, callback):
         config, start = self.config, len(history)
-        bar = _progress_bar(start, config.epochs, progress)
+        bar = _progress_bar(start, config.epochs, progress and self.writes_files)
         elapsed = history[-1]["elapsed"] if history else 0.0
         last_saved = start
         try:
@@ -318,6 +362,8 @@ class _Run:
         return state, history
 
     def save(self, out, state, history):
+        if not self.writes_files:
+            return
         header = {
             "epoch": len(history),
             "config": self.config.as_dict(),
@@ -342,11 +388,14 @@ class _Run:
             "epochs": len(history),
             "solver": self.config.solver,
             "matvecs_per_solve": self.matvecs_per_solve,
+            # padded copies are solved too: they are work done
             "matvecs_per_epoch": self.matvecs_per_solve * len(self.train[0]) * float(np.mean(evaluations or [1])),
             "seconds_per_epoch": float(np.mean(timed)) if timed else None,
             "seconds_per_epoch_std": float(np.std(timed)) if timed else None,
-            "train_pairs": int(len(self.train[0])),
-            "test_pairs": int(len(self.test[0])),
+            "train_pairs": self.layouts["train"].pairs,
+            "test_pairs": self.layouts["test"].pairs if self.test is not None else 0,
+            "devices": 1 if self.mesh is None else int(self.mesh.devices.size),
+            "padded_pairs": {name: layout.extra for name, layout in self.layouts.items()},
             "dtype": str(self.dtype),
             "config": self.config.as_dict(),
             **final,
