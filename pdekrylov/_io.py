@@ -36,6 +36,31 @@ def atomic_path(path, *, force: bool = False):
             tmp.unlink()
 
 
+def check_writable_folder(folder, name: str = "out"):
+    """Refuse, before any work, an output folder that cannot be created or written.
+
+    Nothing is created: the nearest existing ancestor of `folder` must be a folder in
+    which a file can be made (tested with a temporary file that is removed at once).
+
+    **Arguments:**
+
+    - `folder`: the output folder (it may not exist yet).
+    - `name`: the argument's name for the message (e.g. `--out`).
+
+    **Raises:** `ValueError` naming `name` and the reason.
+    """
+    folder = Path(folder)
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{name}: {folder} cannot be a folder: {existing} is a file")
+    try:
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as error:
+        raise ValueError(f"{name}: cannot write in {existing} ({error.strerror or error})") from None
+
+
 def save_figure(fig, path, *, force: bool = False, dpi: int = 120):
     """Save a matplotlib figure atomically as PNG."""
     with atomic_path(path, force=force) as tmp:

@@ -5,6 +5,8 @@ import sys
 import time
 from pathlib import Path
 
+from ._io import check_writable_folder
+
 
 class UsageError(Exception):
     """Bad input from the command line (exit code 2)."""
@@ -15,6 +17,7 @@ def _demo(args):
 
     if args.epochs is not None and args.epochs < 1:
         raise UsageError(f"--epochs: expected a positive integer, got {args.epochs}")
+    check_writable_folder(args.out, "--out")
     result = run_demo(args.out, force=args.force, epochs=args.epochs)
     problem, metrics, seconds = result["problem"], result["metrics"], result["seconds"]
     rows, cols = problem.grid["shape"]
@@ -47,6 +50,7 @@ def _generate(args):
     out = Path(args.out)
     if out.exists() and not args.force:
         raise UsageError(f"--out: {out} exists (use --force to replace it)")
+    check_writable_folder(out, "--out")
     start = time.perf_counter()
     dataset = data.generate(problem, num, jax.random.PRNGKey(args.seed), progress=True)
     seconds = time.perf_counter() - start
@@ -76,6 +80,7 @@ def _train(args):
         raise UsageError(f"--resume: no checkpoint in {out} to resume from")
     if not args.resume and out.exists() and any(out.iterdir()) and not args.force:
         raise UsageError(f"--out: {out} exists (use --force to replace it, or --resume to continue)")
+    check_writable_folder(out, "--out")
     dataset = data.load(args.data)
     if dataset.inputs.dtype == "float64":  # the dataset's precision is the run's
         jax.config.update("jax_enable_x64", True)
@@ -161,6 +166,7 @@ def _workprecision(args):
     for name in (study.CSV_FILE, study.FIGURE_FILE):
         if (out / name).exists() and not args.force:
             raise UsageError(f"--out: {out / name} exists (use --force to replace it)")
+    check_writable_folder(out, "--out")
     reference, check = study.reference_solvers(args.reference, args.reference_level)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -196,8 +202,7 @@ def _bench(args):
     if args.repeats is not None and args.repeats < 1:
         raise UsageError(f"--repeats: expected a positive integer, got {args.repeats}")
     out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out: {out} is a file, expected a folder")
+    check_writable_folder(out, "--out")
     path = out / study.BENCH_CSV_FILE
     if path.exists() and not args.force:  # checked before minutes of measuring, not after
         raise UsageError(f"--out: {path} exists (use --force to replace it)")

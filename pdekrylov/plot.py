@@ -63,7 +63,8 @@ def loss_figure(history, *, title="training"):
     parameter_ax.set_title("parameter error (relative MSE of |c|)")
     for ax in (loss_ax, parameter_ax):
         ax.set_xlabel("epoch")
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:  # a run without evaluations has no error curve
+            ax.legend()
     fig.tight_layout()
     return fig
 

@@ -222,6 +222,7 @@ def test_filter_grad_wrt_operator_and_y0():
         (dict(t1=float("nan")), ValueError, "t1"),
         (dict(t1=1.0, y0_shape=(3, 8, 7)), ValueError, r"y0: expected shape \(2, 8, 7\)"),
         (dict(t1=1.0, solver="arnoldi"), TypeError, "solver: expected a solver object"),
+        (dict(t1=1.0, solver=pk.Arnoldi(113)), ValueError, r"depth: expected 1 <= depth <= 112"),
     ],
 )
 def test_bad_input_is_rejected_with_named_argument(kwargs, error, match):
