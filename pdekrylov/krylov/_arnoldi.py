@@ -21,6 +21,7 @@ from ._flatten import (
     flatten_problem,
     safe_inverse,
     set_row,
+    vector_norm,
 )
 
 
@@ -74,7 +75,7 @@ def forward(matvec, depth: int, v, *args):
     """
     (n,) = v.shape
     dtype = v.dtype
-    norm = jnp.sqrt(jnp.vdot(v, v))
+    norm = vector_norm(v)
     tol = breakdown_tolerance(dtype)
 
     def step(k, carry):

@@ -59,6 +59,19 @@ def check_depth(depth, size: int) -> int:
     return depth
 
 
+def vector_norm(v):
+    """`||v||_2`, also for vectors whose squared entries underflow.
+
+    XLA on CPU flushes subnormal numbers to zero, so `sqrt(vdot(v, v))` is 0 once every
+    entry is below ~1.5e-154 (float64; ~1.1e-19 in float32). Scaling by `max|v|` first
+    keeps such vectors (a start vector of 1e-200, say) from being taken for zero.
+    """
+    scale = jnp.max(jnp.abs(v))
+    scale = jnp.where(scale > 0, scale, 1)
+    w = v / scale
+    return scale * jnp.sqrt(jnp.vdot(w, w))
+
+
 def safe_inverse(x):
     """`1/x` where `x != 0`, else 0 (for norms of vectors that may vanish)."""
     nonzero = x != 0
