@@ -41,7 +41,9 @@ def solve(operator, y0, t1, solver, *, t0=0.0, saveat=None) -> Solution:
 
     **Returns:** a `Solution`.
 
-    **Raises:** `ValueError` / `TypeError` naming the offending argument.
+    **Raises:** `ValueError` / `TypeError` naming the offending argument. A `y0` with
+    NaN or Inf raises `ValueError` when called eagerly, and `equinox.EquinoxRuntimeError`
+    (a `RuntimeError`) at run time under `jit` / `vmap`.
     """
     if not isinstance(operator, AbstractOperator):
         raise TypeError(
@@ -66,6 +68,14 @@ def solve(operator, y0, t1, solver, *, t0=0.0, saveat=None) -> Solution:
         raise TypeError(f"y0: expected a floating dtype, got {jnp.result_type(y0)}")
     solver.check_operator(operator)
     y0 = jnp.asarray(y0)
+    if isinstance(y0, jax.core.Tracer):
+        # under jit / vmap the values are only known at run time: checked there. The
+        # check is attached to a scalar, not to y0: XLA runs the error callback on one
+        # device, and a y0 sharded over several would be gathered there whole
+        finite = eqx.error_if(jnp.ones((), y0.dtype), ~jnp.all(jnp.isfinite(y0)), "y0: contains NaN or Inf")
+        y0 = y0 * finite
+    elif not np.all(np.isfinite(np.asarray(y0))):  # a concrete array: checked here
+        raise ValueError("y0: contains NaN or Inf")
     ys, stats = solver.integrate(operator, y0, t0, t1, save_times)
     return Solution(ts=jnp.asarray(save_times, y0.dtype), ys=ys, stats=stats)
 

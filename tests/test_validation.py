@@ -7,6 +7,7 @@ in every writer, incomplete or non-finite datasets, and in-jit checks.
 
 import os
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -178,3 +179,15 @@ def test_float64_dataset_in_a_float32_session_is_refused(tiny_dataset):
         with pytest.raises(ValueError, match="dataset: its arrays are float64"):
             train.fit(problem_file, dataset, epochs=1)
 
+
+
+def test_non_finite_initial_state_is_caught_eagerly_and_inside_jit():
+    """Shapes are checked before tracing; values under jit only at run time (equinox.error_if)."""
+    op = pk.DiffusionOperator(pk.Grid((4, 4)), jnp.ones((4, 4)))
+    y0 = jnp.ones((4, 4)).at[1, 2].set(jnp.inf)
+    with pytest.raises(ValueError, match="y0: contains NaN or Inf"):
+        pk.solve(op, y0, 1.0, pk.Lanczos(4))
+    solve = eqx.filter_jit(lambda y: pk.solve(op, y, 1.0, pk.Lanczos(4)).ys)
+    assert jnp.all(jnp.isfinite(solve(jnp.ones((4, 4)))))
+    with pytest.raises(eqx.EquinoxRuntimeError, match="y0: contains NaN or Inf"):
+        solve(y0.at[0, 0].set(jnp.nan))

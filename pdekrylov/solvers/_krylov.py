@@ -151,10 +151,21 @@ class Lanczos(AbstractKrylovSolver):
 
 def _expm_propagate(decompose, depth, operator, y, local_times):
     """`exp(tau A) y` at every local time from one decomposition (`krylov.arnoldi` or
-    `krylov.lanczos`), shaped like the state."""
-    decomposition = decompose(_apply, y, depth, operator)
+    `krylov.lanczos`), shaped like the state.
+
+    The Krylov vectors are the state flattened grid-major: the axes before the grid axes
+    (the wave state's (u, u_t)) are moved after them. A state split across devices along
+    its first grid axis is then split into contiguous blocks of the flat vector too, so
+    XLA keeps the iteration sharded instead of gathering the state at every step. Inner
+    products do not depend on the order of the entries.
+    """
+    leading = tuple(range(y.ndim - operator.grid.ndim))  # () unless the state has components
+    trailing = tuple(range(-len(leading), 0))
+    z = jnp.moveaxis(y, leading, trailing)
+    decomposition = decompose(_apply_grid_major, z, depth, operator, leading, trailing)
     values, error = krylov.expm_action(decomposition, local_times)
-    return values.reshape(-1, *y.shape), error
+    values = values.reshape(-1, *z.shape)
+    return jnp.moveaxis(values, trailing, tuple(a + 1 for a in leading)), error
 
 
 def _second_order_propagate(depth, operator, y, local_times):
@@ -195,3 +206,8 @@ def _second_order_propagate(depth, operator, y, local_times):
 
 def _apply(y, operator):
     return operator(y)
+
+
+def _apply_grid_major(z, operator, leading, trailing):
+    """The operator on a grid-major state (see `_expm_propagate`)."""
+    return jnp.moveaxis(operator(jnp.moveaxis(z, trailing, leading)), leading, trailing)
