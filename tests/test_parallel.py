@@ -49,6 +49,7 @@ def test_two_devices_equal_one(two_devices):
     assert result["history_cli"] == pytest.approx(result["history_one"], rel=1e-5)
 
 
+@pytest.mark.slow  # two more JAX start-ups and compilations (~30 s); the two-device test is the default
 def test_two_processes_equal_one(two_devices):
     """The README's multi-host recipe on one machine: two processes, one CPU device each."""
     problem, folder, result = two_devices
