@@ -210,9 +210,9 @@ class _Run:
         self.test = self.clean_test = None
         if n:
             self.test = self._split("test", dataset.inputs[:n], dataset.targets[:n], dataset.mask)
-            if dataset.clean_targets is not None:
-                clean = dataset.clean_targets[:n]
-                self.clean_test = self._split("test", dataset.inputs[:n], clean, dataset.mask)
+            if dataset.clean_targets is not None:  # the test inputs and mask, other targets
+                clean = pad_pairs(dataset.clean_targets[:n], self.layouts["test"])
+                self.clean_test = (self.test[0], shard_pairs(clean, self.mesh), self.test[2])
         # in a multi-process run (jax.distributed) every process trains, one writes
         self.writes_files = jax.process_index() == 0
         self.true_field = jnp.asarray(dataset.coefficient, dtype)
