@@ -7,7 +7,7 @@ What is measured: the scalar `f(op) = <w, exp(A) y0>` for the Neumann `WaveOpera
 - `pdekrylov`: `pk.arnoldi` (adjoint as `jax.custom_vjp`) and `pk.expm_action`;
 - `matfree`: `matfree.decomp.hessenberg(K, reortho="full", custom_vjp=True)`, the
   reference implementation of the same adjoint (Kraemer et al. 2024), then the same
-  small exponential by `jax.scipy.linalg.expm`.
+  small exponential, `pk.krylov.expm`.
 
 Both use the same matvec `y -> op(y)` and the same start vector y0 and weight w.
 Gradients are with respect to the operator, i.e. its speed field (16384 values).
@@ -119,7 +119,7 @@ def matfree_decompose(op, y0, depth):
 
 def matfree_value(decomposition, w):
     Q, H, _, c = decomposition  # Q is (K, *state), c = 1 / ||y0||
-    return jnp.vdot(w, jnp.tensordot(jax.scipy.linalg.expm(H)[:, 0], Q, axes=1)) / c
+    return jnp.vdot(w, jnp.tensordot(pk.krylov.expm(H)[:, 0], Q, axes=1)) / c
 
 
 @dataclass(frozen=True)

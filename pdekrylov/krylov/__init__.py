@@ -4,6 +4,7 @@ Knows matvecs, vectors and parameter pytrees; nothing about grids or PDEs.
 """
 
 from ._arnoldi import ArnoldiResult as ArnoldiResult, arnoldi as arnoldi
+from ._expm import expm as expm
 from ._funm import (
     ExpmAction as ExpmAction,
     expm_action as expm_action,

@@ -6,6 +6,8 @@ import jax
 import jax.numpy as jnp
 
 from ._arnoldi import ArnoldiResult
+from ._expm import expm
+from ._flatten import check_real
 from ._lanczos import LanczosResult
 
 
@@ -37,9 +39,10 @@ def small_matrix(decomposition):
 def expm_action(decomposition, times):
     """Evaluate `exp(t A) v ≈ ||v|| Q exp(t H) e_1` for every t in `times`.
 
-    The small exponentials use `jax.scipy.linalg.expm` (scaling and squaring with Padé
-    approximants), whose derivative is accurate even when Ritz values cluster (unlike a
-    derivative through an eigendecomposition, which divides by eigenvalue gaps).
+    The small exponentials are `krylov.expm` (scaling and squaring of a Taylor
+    polynomial, matrix products only, one batched call for all times), whose derivative
+    is accurate even when Ritz values cluster (unlike a derivative through an
+    eigendecomposition, which divides by eigenvalue gaps).
 
     **Arguments:**
 
@@ -49,10 +52,13 @@ def expm_action(decomposition, times):
     **Returns:** an `ExpmAction` (values of shape `(T, N)`; T = 1 for scalar times).
     """
     H = small_matrix(decomposition)
+    check_real("decomposition", H.dtype, what="its small matrix")
+    if jnp.iscomplexobj(times):
+        raise TypeError(f"times: expected real times, got {jnp.result_type(times)}")
     times = jnp.atleast_1d(jnp.asarray(times, H.dtype))
     if times.ndim != 1:
         raise ValueError(f"times: expected a scalar or a 1D array, got shape {times.shape}")
-    first_columns = jax.vmap(lambda t: jax.scipy.linalg.expm(t * H)[:, 0])(times)
+    first_columns = expm(times[:, None, None] * H)[:, :, 0]
     values = decomposition.norm * (first_columns @ decomposition.basis.T)
     residual_norm = jnp.sqrt(jnp.vdot(decomposition.residual, decomposition.residual))
     error = decomposition.norm * residual_norm * jnp.abs(first_columns[:, -1])
@@ -69,7 +75,7 @@ def second_order_functions(T, times):
 
     All three come from one exponential of a 4K x 4K block matrix: the state
     `(p, w, w', b)` with `p' = w`, `w'' = T w + b`, `b' = 0`, started at `(0, 0, 0, e_1)`,
-    is `(G_s e_1, G_c e_1, F_s e_1, e_1)` at time t. `expm` (Padé) keeps the derivative
+    is `(G_s e_1, G_c e_1, F_s e_1, e_1)` at time t. `krylov.expm` keeps the derivative
     accurate where an eigendecomposition would divide by eigenvalue gaps.
 
     **Arguments:**
@@ -90,5 +96,5 @@ def second_order_functions(T, times):
             [zero, zero, zero, zero],
         ]
     )
-    columns = jax.vmap(lambda t: jax.scipy.linalg.expm(t * M)[:, 3 * K])(times)
+    columns = expm(times[:, None, None] * M)[:, :, 3 * K]
     return columns[:, :K], columns[:, K : 2 * K], columns[:, 2 * K : 3 * K]
