@@ -329,6 +329,25 @@ def test_depth_validation(method):
         method(MATVEC, v, 2.5, A)
 
 
+@pytest.mark.parametrize("method", [pk.arnoldi, pk.lanczos], ids=["arnoldi", "lanczos"])
+def test_complex_input_is_refused_not_miscomputed(method):
+    """Complex start vectors, complex matvecs (scipy's expm_multiply complex test case:
+    a real-dtype iteration would be off by 5.9) and complex times are a TypeError."""
+    A = jnp.array([[1 + 1j, 1 + 1j], [0, 1 + 1j]])
+    v = jnp.array([1 + 0j, 1 + 0j])
+    with pytest.raises(TypeError, match="^v: complex values are not supported"):
+        method(MATVEC, v, 2, A)
+    with pytest.raises(TypeError, match="^matvec: complex values are not supported"):
+        method(MATVEC, jnp.ones(2), 2, A)
+    with pytest.raises(TypeError, match="^v: expected a real floating dtype"):
+        method(MATVEC, jnp.ones(2, int), 2, jnp.eye(2))
+    d = pk.arnoldi(MATVEC, jnp.ones(2), 2, jnp.eye(2))
+    with pytest.raises(TypeError, match="^times: expected real times"):
+        pk.expm_action(d, 1j)
+    with pytest.raises(TypeError, match="^decomposition: complex values"):
+        pk.expm_action(d._replace(hessenberg=d.hessenberg * 1j), 1.0)
+
+
 @settings(max_examples=6, deadline=None)
 @given(
     n=st.integers(2, 12),

@@ -236,6 +236,14 @@ def test_bad_input_is_rejected_with_named_argument(kwargs, error, match):
         pk.solve(op, y0, kwargs.pop("t1"), solver, **kwargs)
 
 
+def test_complex_states_and_coefficients_are_refused():
+    make, field, y0 = wave_problem()
+    with pytest.raises(TypeError, match="^y0: expected a floating dtype"):
+        pk.solve(make(field), y0 + 0j, 1.0, pk.Arnoldi(10))
+    with pytest.raises(TypeError, match="^speed: expected a floating dtype"):
+        make(field + 0j)
+
+
 def test_lanczos_refuses_non_self_adjoint_operator():
     make, field, y0 = advection_problem()
     with pytest.raises(ValueError, match="solver: Lanczos needs a self-adjoint"):

@@ -29,11 +29,14 @@ def flatten_problem(matvec, v, params):
     `matvec_flat(x, *args)` is the flat matvec and `args` its differentiable arguments.
     """
     v_flat, unravel = ravel_pytree(v)
+    check_real("v", v_flat.dtype)
     dynamic, static = eqx.partition(params, eqx.is_array)
 
     def matvec_on_flat(x, dyn):
         out = matvec(unravel(x), *eqx.combine(dyn, static))
         out_flat, _ = ravel_pytree(out)
+        # a complex output cast to the real dtype of v would silently lose its imaginary part
+        check_real("matvec", out_flat.dtype, what="its output")
         if out_flat.shape != x.shape:
             raise ValueError(
                 f"matvec: expected an output of the same size as v ({x.size}), "
@@ -43,6 +46,23 @@ def flatten_problem(matvec, v, params):
 
     converted, constants = jax.closure_convert(matvec_on_flat, v_flat, dynamic)
     return v_flat, unravel, converted, (dynamic, *constants)
+
+
+def check_real(name: str, dtype, what: str = "its dtype") -> None:
+    """Refuse complex and non-floating dtypes, naming the argument.
+
+    The decompositions use real inner products (`Q^T Q = I`) and a real adjoint; a
+    complex vector would give wrong numbers without a word (no conjugation).
+
+    **Raises:** `TypeError` naming `name`.
+    """
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        raise TypeError(
+            f"{name}: complex values are not supported ({what} is {dtype}); the Krylov "
+            f"decompositions are real. Split a complex state into real and imaginary parts"
+        )
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"{name}: expected a real floating dtype, got {dtype}")
 
 
 def check_depth(depth, size: int) -> int:
