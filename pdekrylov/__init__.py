@@ -2,9 +2,9 @@
 
 __version__ = "0.1.0"
 
-from ._threads import limit_scipy_blas_threads as _limit_scipy_blas_threads  # noqa: E402
+from ._versions import check_jaxlib as _check_jaxlib  # noqa: E402
 
-_limit_scipy_blas_threads()  # before any XLA computation; see _threads.py for why
+_check_jaxlib()  # warns about a jaxlib known to compute wrongly (_versions.py)
 
 from . import krylov as krylov  # noqa: E402
 from ._grid import Grid as Grid  # noqa: E402
