@@ -39,7 +39,7 @@ the partitioned programs cost here.
 Counts are of collective instructions in the program text: an instruction inside a loop
 body runs once per iteration (e.g. once per Krylov step).
 
-What XLA inserts (jax 0.10.2, split along the first grid axis): every stencil shift along
+What XLA inserts (split along the first grid axis): every stencil shift along
 the split axis becomes a `collective-permute` of one boundary row to the neighbouring
 device (a halo exchange: two per wave matvec, four per diffusion matvec, whose
 diffusivity needs a halo too); every inner product of a Krylov iteration becomes a local
@@ -52,15 +52,10 @@ stays split; before that change XLA all-gathered the whole wave state at every A
 step and ran the iteration replicated. A split along the
 second grid axis makes XLA gather for both PDEs.
 
-A jaxlib 0.10.2 caveat (CPU only): the LAPACK LU factorisation behind the small dense
-`expm` splits a large enough batch of matrices over XLA's intra-op thread pool and blocks
-until the pieces are done. Every device runs the (replicated) small-matrix functions, so
-with as many devices as pool threads (2 forced devices on 2 cores) both threads can block
-there and the program hangs. Observed here: Arnoldi (either PDE) and diffusion-Lanczos,
-whose small matrices are K x K, ran at K = 20; the wave equation's Lanczos path, which
-takes `expm` of 4K x 4K block matrices (two runs, two times each), hung at K = 20 and ran
-at K = 5. So for the wave equation the default is Arnoldi only; `--solvers lanczos` needs
-a small `--depth` there (or more cores than devices).
+The small-matrix functions are matrix products only (`pk.krylov.expm`, no LAPACK), so
+the jaxlib 0.10.x hang of an earlier version — a batched LAPACK LU blocking XLA's
+intra-op pool when there are as many forced devices as threads — cannot occur; the wave
+equation's second-order Lanczos path runs sharded like Arnoldi.
 
 Run it with `python examples/sharded_grid.py` (options: `--devices 2`, `--shape 256,256`,
 `--depth 20`, `--substeps 4`, `--pde wave|diffusion`, `--t1 0.25`, `--float64`,
@@ -99,10 +94,8 @@ def parse_args(argv=None):
     parser.add_argument("--float64", action="store_true", help="float64 (default float32)")
     parser.add_argument(
         "--solvers",
-        default=None,
-        help="comma-separated, from arnoldi and lanczos (default: arnoldi for the wave "
-        "equation, arnoldi,lanczos for diffusion; see the note on Lanczos and the wave "
-        "equation in the module docstring)",
+        default="arnoldi,lanczos",
+        help="comma-separated, from arnoldi and lanczos (default: both)",
     )
     parser.add_argument("--repeats", type=int, default=3, help="timed calls (default 3)")
     parser.add_argument("--json", default=None, help="write the results to this JSON file")
@@ -120,8 +113,6 @@ def parse_args(argv=None):
             f"--shape: the first axis ({args.shape[0]}) must be divisible by --devices "
             f"({args.devices}), since it is split evenly over them"
         )
-    if args.solvers is None:
-        args.solvers = "arnoldi" if args.pde == "wave" else "arnoldi,lanczos"
     args.solvers = tuple(args.solvers.split(","))
     unknown = set(args.solvers) - {"arnoldi", "lanczos"}
     if unknown or not args.solvers:

@@ -20,7 +20,7 @@ def test_sharded_wave_matches_one_device(tmp_path):
     env = {**os.environ, "XLA_FLAGS": " ".join([*flags, f"{COUNT_FLAG}=2"])}
     command = [
         sys.executable, "examples/sharded_grid.py", "--devices", "2", "--shape", "16,16",
-        "--pde", "wave", "--depth", "6", "--substeps", "4", "--float64", "--solvers", "arnoldi",
+        "--pde", "wave", "--depth", "6", "--substeps", "4", "--float64", "--solvers", "arnoldi,lanczos",
         "--repeats", "1", "--json", str(results_file),
     ]  # fmt: skip
     completed = subprocess.run(
@@ -31,7 +31,11 @@ def test_sharded_wave_matches_one_device(tmp_path):
 
     assert results["config"]["devices"] == 2
     programs = results["programs"]
-    assert set(programs) == {"matvec", "solve arnoldi", "gradient arnoldi"}
+    # second-order Lanczos on 2 forced host devices hung on jaxlib 0.10.2 while its small
+    # exponentials went through LAPACK; now it must run and agree like Arnoldi
+    assert set(programs) == {
+        "matvec", "solve arnoldi", "gradient arnoldi", "solve lanczos", "gradient lanczos"
+    }
     for name, row in programs.items():
         assert row["max_relative_difference"] <= 1e-10, name
         assert sum(row["collectives_unsharded"].values()) == 0, name

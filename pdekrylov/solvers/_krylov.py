@@ -173,9 +173,9 @@ def _second_order_propagate(depth, operator, y, local_times):
     form = operator.second_order_form()
     stiffness, scale = form.stiffness, form.scale
     u, u_t = y[0], y[1]
-    # Both runs in lockstep: one loop whose matvec acts on a batch of two vectors.
-    # Run 0 starts from a = S W^-1 u, run 1 from b = S W^-1 u_t. (Two separate loops
-    # also work, but jaxlib 0.10.2's CPU runtime intermittently deadlocked on them.)
+    # Both runs in lockstep: one loop whose matvec acts on a batch of two vectors (one
+    # pass over the coefficient field per step instead of two loops' two passes).
+    # Run 0 starts from a = S W^-1 u, run 1 from b = S W^-1 u_t.
     starts = jax.vmap(stiffness.lift)(y)
     runs = jax.vmap(lambda start: krylov.lanczos(_apply, start, depth, stiffness))(starts)
     g_s, g_c, f_s = jax.vmap(krylov.second_order_functions, in_axes=(0, None))(

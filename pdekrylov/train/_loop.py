@@ -224,9 +224,7 @@ class _Run:
         self.initial_params, self.static = eqx.partition(model, eqx.is_inexact_array)
         self.matvecs_per_solve = self._count_matvecs(model)
         self._step = eqx.filter_jit(self._step_impl)
-        self._objective_jit = eqx.filter_jit(self._objective)
-        self._data_loss_jit = eqx.filter_jit(self._data_loss)
-        self._parameter_error_jit = eqx.filter_jit(self._parameter_error)
+        self._evaluate_jit = eqx.filter_jit(self._evaluate_all)
 
     def _split(self, name, inputs, targets, sensor_mask):
         layout = padding(len(inputs), self.mesh)
@@ -286,17 +284,17 @@ class _Run:
         """Losses on every split and the parameter error, at `params`.
 
         `include_train=False` leaves out the training loss (the history records the one
-        each epoch computes anyway, at the parameters before its update).
-
-        One jitted call per split, on purpose: jaxlib 0.10.2's CPU runtime deadlocked
-        (deterministically here) on one program holding several independent vmapped
-        solver loops, which XLA schedules concurrently.
+        each epoch computes anyway, at the parameters before its update). One jitted
+        program evaluates every split.
         """
-        results = {"train_loss": self._objective_jit(params, *self.train)} if include_train else {}
+        return self._evaluate_jit(params, include_train)
+
+    def _evaluate_all(self, params, include_train):
+        results = {"train_loss": self._objective(params, *self.train)} if include_train else {}
         for name, pairs in (("test_loss", self.test), ("clean_test_loss", self.clean_test)):
             if pairs is not None:
-                results[name] = self._data_loss_jit(params, *pairs)
-        results["parameter_rmse"] = self._parameter_error_jit(params)
+                results[name] = self._data_loss(params, *pairs)
+        results["parameter_rmse"] = self._parameter_error(params)
         return results
 
     def _data_loss(self, params, inputs, targets, mask):
