@@ -285,13 +285,15 @@ class _Run:
 
         `include_train=False` leaves out the training loss (the history records the one
         each epoch computes anyway, at the parameters before its update). One jitted
-        program evaluates every split.
+        program evaluates every split; the pairs are its arguments, not constants it
+        closes over (arrays spread over several processes cannot be closed over).
         """
-        return self._evaluate_jit(params, include_train)
+        train = self.train if include_train else None
+        return self._evaluate_jit(params, train, self.test, self.clean_test)
 
-    def _evaluate_all(self, params, include_train):
-        results = {"train_loss": self._objective(params, *self.train)} if include_train else {}
-        for name, pairs in (("test_loss", self.test), ("clean_test_loss", self.clean_test)):
+    def _evaluate_all(self, params, train, test, clean_test):
+        results = {"train_loss": self._objective(params, *train)} if train is not None else {}
+        for name, pairs in (("test_loss", test), ("clean_test_loss", clean_test)):
             if pairs is not None:
                 results[name] = self._data_loss(params, *pairs)
         results["parameter_rmse"] = self._parameter_error(params)
