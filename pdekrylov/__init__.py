@@ -9,6 +9,7 @@ _check_jaxlib()  # warns about a jaxlib known to compute wrongly (_versions.py)
 from . import krylov as krylov  # noqa: E402
 from ._grid import Grid as Grid  # noqa: E402
 from ._operators import (  # noqa: E402
+    AbstractGridOperator as AbstractGridOperator,
     AbstractOperator as AbstractOperator,
     AdvectionDiffusionOperator as AdvectionDiffusionOperator,
     DiffusionOperator as DiffusionOperator,
@@ -17,6 +18,10 @@ from ._operators import (  # noqa: E402
     WaveOperator as WaveOperator,
 )
 from ._solve import Solution as Solution, solve as solve  # noqa: E402
+from ._user_operators import (  # noqa: E402
+    LinearOperator as LinearOperator,
+    MatrixOperator as MatrixOperator,
+)
 from .krylov import (  # noqa: E402
     ArnoldiResult as ArnoldiResult,
     ExpmAction as ExpmAction,

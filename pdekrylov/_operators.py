@@ -18,15 +18,25 @@ from ._grid import Grid
 
 
 class AbstractOperator(eqx.Module):
-    """The contract of a linear operator `y -> A y` on states of shape `state_shape`."""
+    """The solver contract: a linear operator `y -> A y` on states of shape `state_shape`.
 
-    grid: eqx.AbstractVar[Grid]
-    boundary: eqx.AbstractVar[str]
+    A matvec (`__call__`) and a state shape are all a solver needs; structure a solver
+    may use is declared, never guessed (`is_self_adjoint`, `second_order_form()`).
+    Subclass it for an operator of your own, or wrap a matvec or a matrix in
+    `pk.LinearOperator` / `pk.MatrixOperator`.
+    """
 
     @property
     @abc.abstractmethod
     def state_shape(self) -> tuple[int, ...]:
         """The shape of the states the operator acts on."""
+
+    @property
+    def component_ndim(self) -> int:
+        """How many leading state axes are components, not space (the wave state's
+        `(u, u_t)` axis: 1; default 0). Krylov solvers move them last when they flatten a
+        state, so a state split along its first spatial axis stays split."""
+        return 0
 
     #: Whether the operator's matrix is symmetric (Euclidean inner product on the
     #: flattened state). Solvers such as Lanczos require it.
@@ -69,6 +79,18 @@ def _assemble(operator):
     return jax.vmap(operator)(basis).reshape(size, size).T
 
 
+class AbstractGridOperator(AbstractOperator):
+    """An operator discretised on a `Grid` with a boundary condition (the stencil
+    operators): the solver contract plus the grid's structure."""
+
+    grid: eqx.AbstractVar[Grid]
+    boundary: eqx.AbstractVar[str]
+
+    @property
+    def component_ndim(self) -> int:
+        return len(self.state_shape) - self.grid.ndim
+
+
 def check_field(name: str, value, shape: tuple[int, ...]):
     """Validate a coefficient field: a floating array of exactly `shape`.
 
@@ -96,7 +118,7 @@ def _check_grid(grid):
     return grid
 
 
-class SymmetrizedWaveStiffness(AbstractOperator):
+class SymmetrizedWaveStiffness(AbstractGridOperator):
     """`S z = c lap(c z)`: the wave operator's `c^2 lap` made symmetric.
 
     `c^2 lap = C S C^{-1}` with `C = diag(c)`, and `S` is symmetric because `lap` is (for
@@ -142,7 +164,7 @@ class SecondOrderForm(eqx.Module):
     scale: jax.Array
 
 
-class WaveOperator(AbstractOperator):
+class WaveOperator(AbstractGridOperator):
     """The wave equation `u_tt = c^2 lap(u)` in first-order form (the paper's).
 
     The state is `y = (u, u_t)`, of shape `(2, *grid.shape)`, and
@@ -180,7 +202,7 @@ class WaveOperator(AbstractOperator):
         return jnp.stack([u_t.astype(acceleration.dtype), acceleration])
 
 
-class DiffusionOperator(AbstractOperator):
+class DiffusionOperator(AbstractGridOperator):
     """Diffusion `u_t = div(k grad u)` in conservative (flux) form.
 
     Face diffusivities are the arithmetic mean of the two adjacent nodes. The matrix is
@@ -216,7 +238,7 @@ class DiffusionOperator(AbstractOperator):
         )
 
 
-class AdvectionDiffusionOperator(AbstractOperator):
+class AdvectionDiffusionOperator(AbstractGridOperator):
     """Advection-diffusion `u_t = div(k grad u) - v . grad u` (non-symmetric).
 
     Diffusion as in `DiffusionOperator`; advection by first-order upwind differences

@@ -31,7 +31,9 @@ def solve(operator, y0, t1, solver, *, t0=0.0, saveat=None) -> Solution:
 
     **Arguments:**
 
-    - `operator`: a `pdekrylov.AbstractOperator`.
+    - `operator`: a `pdekrylov.AbstractOperator`: a grid operator (`pk.WaveOperator`, …),
+      `pk.LinearOperator(matvec, state_shape)`, `pk.MatrixOperator(matrix)` (dense or
+      `jax.experimental.sparse`), or a subclass of your own.
     - `y0`: the initial state, a floating array of `operator.state_shape`.
     - `t1`: the final time (a Python or numpy number, `t1 > t0`).
     - `solver`: a solver object: `pk.Arnoldi(...)`, `pk.Lanczos(...)`, `pk.Diffrax(...)`.
@@ -47,7 +49,9 @@ def solve(operator, y0, t1, solver, *, t0=0.0, saveat=None) -> Solution:
     """
     if not isinstance(operator, AbstractOperator):
         raise TypeError(
-            f"operator: expected a pdekrylov operator, got {type(operator).__name__}"
+            f"operator: expected a pdekrylov operator (wrap a matvec in "
+            f"pk.LinearOperator(matvec, state_shape) or a matrix in pk.MatrixOperator), "
+            f"got {type(operator).__name__}"
         )
     if not isinstance(solver, AbstractSolver):
         raise TypeError(

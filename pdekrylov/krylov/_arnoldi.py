@@ -18,7 +18,9 @@ import jax.numpy as jnp
 from ._flatten import (
     breakdown_tolerance,
     check_depth,
+    differentiable_leaves,
     flatten_problem,
+    full_cotangent,
     safe_inverse,
     set_row,
     vector_norm,
@@ -165,7 +167,7 @@ def adjoint(matvec, args, Qr, H, r, norm, dQr, dH, dr, dnorm, reproject=True):
             s = s + p
         _, vjp = jax.vjp(matvec, q, *args)
         At_lam, *dargs_k = vjp(lam)
-        dargs = jax.tree_util.tree_map(jnp.add, dargs, tuple(dargs_k))
+        dargs = [a + b for a, b in zip(dargs, differentiable_leaves(tuple(dargs_k)))]
         # (A^T lambda)^T Q = lambda^T (Q H + r e_K^T): from s, no pass over Q needed.
         At_lam_Q = s @ H + jnp.vdot(r, lam) * e_K
         Gamma = Gamma.at[k].set(lower_mask[k] * (pi_gamma - At_lam_Q))
@@ -181,9 +183,9 @@ def adjoint(matvec, args, Qr, H, r, norm, dQr, dH, dr, dnorm, reproject=True):
         lam,
         jnp.zeros_like(Qr),
         jnp.zeros_like(H),
-        jax.tree_util.tree_map(jnp.zeros_like, args),
+        [jnp.zeros_like(leaf) for leaf in differentiable_leaves(args)],
     )
     xs = (index, Qr, dQr, Pi_Gamma, strictly_upper, dH.T, known_mask, subdiagonal)
     (lam0, _, _, dargs), _ = jax.lax.scan(step, init, xs, reverse=True)
     dv = lam0 * safe_inverse(norm)
-    return dv, dargs
+    return dv, full_cotangent(args, dargs)

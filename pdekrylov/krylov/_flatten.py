@@ -13,6 +13,7 @@ import operator
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.flatten_util import ravel_pytree
 
 
@@ -110,3 +111,27 @@ def set_row(matrix, index, row):
     matrix (a full pass over an N x K basis per Krylov step); this does not.
     """
     return jax.lax.dynamic_update_index_in_dim(matrix, row, index, 0)
+
+
+def differentiable_leaves(tree) -> list:
+    """The floating (differentiable) array leaves of `tree`, in order.
+
+    A matvec's arguments may hold integer arrays (the indices of a sparse matrix); their
+    cotangents are `float0`, which cannot be summed, so the adjoint sweeps accumulate
+    only these leaves and `full_cotangent` puts the zeros back.
+    """
+    return [leaf for leaf in jax.tree_util.tree_leaves(tree) if _is_inexact(leaf)]
+
+
+def full_cotangent(tree, cotangents):
+    """The cotangent of `tree` from those of its `differentiable_leaves` (in order):
+    `float0` zeros for the integer and boolean leaves."""
+    leaves, treedef = jax.tree_util.tree_flatten(tree)
+    remaining = iter(cotangents)
+    full = [next(remaining) if _is_inexact(leaf) else np.zeros(np.shape(leaf), jax.dtypes.float0)
+            for leaf in leaves]
+    return jax.tree_util.tree_unflatten(treedef, full)
+
+
+def _is_inexact(leaf) -> bool:
+    return jnp.issubdtype(jnp.result_type(leaf), jnp.inexact)

@@ -19,7 +19,9 @@ import jax.numpy as jnp
 from ._flatten import (
     breakdown_tolerance,
     check_depth,
+    differentiable_leaves,
     flatten_problem,
+    full_cotangent,
     safe_inverse,
     set_row,
     vector_norm,
@@ -166,7 +168,7 @@ def adjoint(matvec, args, Qr, alpha, beta, r, norm, dQr, dalpha, dbeta, dr, dnor
         # w1 = A q - beta_prev q_prev
         _, vjp = jax.vjp(matvec, q, *args)
         At_w1_bar, *dargs_k = vjp(w1_bar)
-        dargs = jax.tree_util.tree_map(jnp.add, dargs, tuple(dargs_k))
+        dargs = [a + b for a, b in zip(dargs, differentiable_leaves(tuple(dargs_k)))]
         q_bar = q_bar + At_w1_bar
         bp_bar = dbp - jnp.vdot(q_prev, w1_bar)
         return (q_bar, -bp * w1_bar, bp_bar, dargs), None
@@ -177,10 +179,10 @@ def adjoint(matvec, args, Qr, alpha, beta, r, norm, dQr, dalpha, dbeta, dr, dnor
         jnp.zeros_like(r),
         jnp.zeros_like(r),
         dbeta[-1],
-        jax.tree_util.tree_map(jnp.zeros_like, args),
+        [jnp.zeros_like(leaf) for leaf in differentiable_leaves(args)],
     )
     xs = (Qr, q_next_rows, q_prev_rows, dQr, alpha, beta, beta_prev, dalpha, dbeta_prev, is_last)
     (q0_bar, _, _, dargs), _ = jax.lax.scan(step, init, xs, reverse=True)
     q0 = Qr[0]
     dv = (q0_bar - jnp.vdot(q0_bar, q0) * q0) * safe_inverse(norm) + dnorm * q0
-    return dv, dargs
+    return dv, full_cotangent(args, dargs)
