@@ -1,8 +1,11 @@
 """`pk.solve`: the one entry point for solving `y' = A(theta) y` with any solver."""
 
+from collections.abc import Sequence
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Float
 import numpy as np
 
 from ._operators import AbstractOperator
@@ -18,12 +21,20 @@ class Solution(eqx.Module):
       `num_steps`, and for Krylov solvers `error_estimate` (per save time).
     """
 
-    ts: jax.Array
-    ys: jax.Array
+    ts: Float[Array, " times"]
+    ys: Float[Array, "times *state"]
     stats: dict
 
 
-def solve(operator, y0, t1, solver, *, t0=0.0, saveat=None) -> Solution:
+def solve(
+    operator: AbstractOperator,
+    y0: Float[Array, "*state"],
+    t1: float,
+    solver: AbstractSolver,
+    *,
+    t0: float = 0.0,
+    saveat: Sequence[float] | None = None,
+) -> Solution:
     """Solve `y' = A y`, `y(t0) = y0`, where `A y = operator(y)`, up to `t1`.
 
     Differentiable (`jax.grad` / `equinox.filter_grad`) with respect to the operator's

@@ -44,6 +44,8 @@ def test_demo_refuses_to_overwrite_without_force(demo_dir):
     assert (demo_dir / "run" / "metrics.json").stat().st_mtime_ns == before
 
 
+@pytest.mark.slow  # a second demo run (37 s); replacing outputs with force=True is covered
+# by test_data.py and test_validation.py, the refusal without it by the test above
 def test_demo_force_replaces(demo_dir):
     result = run_cli("demo", "--out", str(demo_dir), "--force", "--epochs", "1")
     assert result.returncode == 0, result.stderr

@@ -4,16 +4,19 @@ Storage convention: internally the basis is kept as rows, `Qr` of shape `(K, N)`
 each basis vector is contiguous in memory and `Qr @ w` / `h @ Qr` stream through it.
 The public `ArnoldiResult.basis` is its transpose, `(N, K)`.
 
-Notation of the backward pass follows `shared/design/krylov-adjoints.md`: multipliers
+Notation of the backward pass follows Krämer et al. (2024), "Gradients of Functions
+of Large Matrices", the adjoint of the Arnoldi iteration: multipliers
 `lambda_k` for `A Q = Q H + r e_K^T`, `Gamma` (lower triangular) for `Q^T Q = I`, `gamma`
 for `Q^T r = 0`; the sweep solves for them from the last column to the first.
 """
 
 import functools
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Float, PyTree
 
 from ._flatten import (
     breakdown_tolerance,
@@ -37,13 +40,16 @@ class ArnoldiResult(NamedTuple):
     - `norm`: `||v||`.
     """
 
-    basis: jax.Array
-    hessenberg: jax.Array
-    residual: jax.Array
-    norm: jax.Array
+    basis: Float[Array, "n k"]
+    hessenberg: Float[Array, "k k"]
+    residual: Float[Array, " n"]
+    norm: Float[Array, ""]
 
 
-def arnoldi(matvec, v, depth: int, *params, reproject: bool = True):
+def arnoldi(
+    matvec: Callable, v: PyTree[Float[Array, "..."]], depth: int, *params: PyTree,
+    reproject: bool = True,
+) -> ArnoldiResult:
     """Arnoldi iteration with full reorthogonalisation and an adjoint-based gradient.
 
     Reverse-mode derivatives come from the adjoint system of the decomposition (one

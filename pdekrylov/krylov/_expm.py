@@ -22,6 +22,7 @@ import math
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Inexact
 import numpy as np
 
 # Largest ||A||_1 for which the degree-18 Taylor polynomial has relative backward error
@@ -32,7 +33,9 @@ _THETA_18 = {np.dtype("float64"): 1.090863719290036, np.dtype("float32"): 3.0100
 _TAYLOR_18 = tuple(1.0 / math.factorial(k) for k in range(19))
 
 
-def expm(matrix: jax.Array, *, max_squarings: int = 16) -> jax.Array:
+def expm(
+    matrix: Inexact[Array, "*batch k k"], *, max_squarings: int = 16
+) -> Inexact[Array, "*batch k k"]:
     """`exp(A)` for a square matrix or a batch of them, from matrix products only.
 
     Each matrix is first shifted by its mean eigenvalue where that lowers its norm

@@ -4,6 +4,7 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Float
 
 from ._arnoldi import ArnoldiResult
 from ._expm import expm
@@ -20,8 +21,8 @@ class ExpmAction(NamedTuple):
       neglected term. Cheap, and close to the true error once the method converges.
     """
 
-    values: jax.Array
-    error_estimate: jax.Array
+    values: Float[Array, "times n"]
+    error_estimate: Float[Array, " times"]
 
 
 def small_matrix(decomposition):
@@ -36,7 +37,9 @@ def small_matrix(decomposition):
     )
 
 
-def expm_action(decomposition, times):
+def expm_action(
+    decomposition: ArnoldiResult | LanczosResult, times: float | Float[Array, " times"]
+) -> ExpmAction:
     """Evaluate `exp(t A) v ≈ ||v|| Q exp(t H) e_1` for every t in `times`.
 
     The small exponentials are `krylov.expm` (scaling and squaring of a Taylor
@@ -65,7 +68,9 @@ def expm_action(decomposition, times):
     return ExpmAction(values, error)
 
 
-def second_order_functions(T, times):
+def second_order_functions(
+    T: Float[Array, "k k"], times: Float[Array, " times"]
+) -> tuple[Float[Array, "times k"], Float[Array, "times k"], Float[Array, "times k"]]:
     """First columns of the functions that solve `z'' = T z`, for each time t.
 
     With `F_c(x) = cosh(t sqrt(x))`, `F_s(x) = sinh(t sqrt(x)) / sqrt(x)` (as power

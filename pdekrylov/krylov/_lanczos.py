@@ -11,10 +11,12 @@ nothing else is stored (no tape), and `w_k` is recomputed from
 """
 
 import functools
+from collections.abc import Callable
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jaxtyping import Array, Float, PyTree
 
 from ._flatten import (
     breakdown_tolerance,
@@ -38,11 +40,11 @@ class LanczosResult(NamedTuple):
     - `norm`: `||v||`.
     """
 
-    basis: jax.Array
-    diagonal: jax.Array
-    offdiagonal: jax.Array
-    residual: jax.Array
-    norm: jax.Array
+    basis: Float[Array, "n k"]
+    diagonal: Float[Array, " k"]
+    offdiagonal: Float[Array, " k-1"]
+    residual: Float[Array, " n"]
+    norm: Float[Array, ""]
 
     @property
     def tridiagonal(self):
@@ -50,12 +52,16 @@ class LanczosResult(NamedTuple):
         return tridiagonal_matrix(self.diagonal, self.offdiagonal)
 
 
-def tridiagonal_matrix(diagonal, offdiagonal):
+def tridiagonal_matrix(
+    diagonal: Float[Array, " k"], offdiagonal: Float[Array, " k-1"]
+) -> Float[Array, "k k"]:
     """The dense symmetric tridiagonal matrix with the given diagonals."""
     return jnp.diag(diagonal) + jnp.diag(offdiagonal, 1) + jnp.diag(offdiagonal, -1)
 
 
-def lanczos(matvec, v, depth: int, *params):
+def lanczos(
+    matvec: Callable, v: PyTree[Float[Array, "..."]], depth: int, *params: PyTree
+) -> LanczosResult:
     """Lanczos iteration for a self-adjoint (symmetric) matvec, with an O(N K) adjoint.
 
     The matvec must be symmetric in the Euclidean inner product of the flattened state;
