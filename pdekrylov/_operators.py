@@ -81,7 +81,12 @@ def _assemble(operator):
 
 class AbstractGridOperator(AbstractOperator):
     """An operator discretised on a `Grid` with a boundary condition (the stencil
-    operators): the solver contract plus the grid's structure."""
+    operators): the solver contract plus the grid's structure.
+
+    Its stencil reaches at most one node along each axis (`stencil_radius = 1`: every
+    entry of row i couples node i to nodes in the 3^d box around it, in any component),
+    which `as_sparse_matrix` relies on (and its test checks against `as_matrix`).
+    """
 
     grid: eqx.AbstractVar[Grid]
     boundary: eqx.AbstractVar[str]
@@ -89,6 +94,76 @@ class AbstractGridOperator(AbstractOperator):
     @property
     def component_ndim(self) -> int:
         return len(self.state_shape) - self.grid.ndim
+
+    def as_sparse_matrix(self):
+        """Assemble the operator's matrix as a SciPy CSR matrix (any grid size).
+
+        By probing: one matvec per colour of a colouring of the grid in which the nodes
+        of every 3^d box have distinct colours (3^d colours per component, more on a
+        periodic axis whose length 3 does not divide), so each product yields the
+        entries of every row at once.
+
+        **Returns:** an `(N, N)` `scipy.sparse.csr_matrix` on the state flattened in C
+        order, like `as_matrix()`; exact zeros are not stored.
+        """
+        return _assemble_sparse(self)
+
+
+def _colouring_modulus(n: int, periodic: bool) -> int:
+    """Colours along an axis of n nodes: neighbours i-1, i, i+1 must differ (mod m),
+    also across a periodic wrap, where m must divide n."""
+    if n <= 3:
+        return n
+    if not periodic:
+        return 3
+    return next(m for m in range(3, n + 1) if n % m == 0)
+
+
+def _assemble_sparse(operator: "AbstractGridOperator"):
+    import scipy.sparse  # only here: SciPy is not needed to solve
+
+    grid_shape = operator.grid.shape
+    components = int(np.prod(operator.state_shape[: operator.component_ndim], dtype=int))
+    periodic = operator.boundary == "periodic"
+    moduli = [_colouring_modulus(n, periodic) for n in grid_shape]
+    nodes = np.indices(grid_shape).reshape(len(grid_shape), -1)  # (d, nodes)
+    colour = np.ravel_multi_index(tuple(i % m for i, m in zip(nodes, moduli)), moduli)
+    colours = int(np.prod(moduli))
+    # probe (c, k): ones on component c at the nodes of colour k
+    probes = np.zeros((components, colours, components, nodes.shape[1]))
+    for c in range(components):
+        probes[c, np.asarray(colour), c, np.arange(nodes.shape[1])] = 1.0
+    dtype = jnp.result_type(*jax.tree_util.tree_leaves(eqx.filter(operator, eqx.is_array)))
+    probes = jnp.asarray(probes.reshape(components * colours, *operator.state_shape), dtype)
+    products = np.asarray(_apply_batch(operator, probes)).reshape(components * colours, -1)
+
+    rows, cols = [], []
+    for offset in np.ndindex(*([3] * len(grid_shape))):
+        neighbour = nodes + (np.array(offset) - 1)[:, None]
+        if periodic:
+            neighbour = neighbour % np.array(grid_shape)[:, None]
+            inside = np.ones(nodes.shape[1], bool)
+        else:
+            inside = np.all((neighbour >= 0) & (neighbour < np.array(grid_shape)[:, None]), axis=0)
+        node = np.arange(nodes.shape[1])[inside]
+        other = np.ravel_multi_index(tuple(neighbour[:, inside]), grid_shape)
+        for a in range(components):
+            for b in range(components):
+                rows.append(a * nodes.shape[1] + node)
+                cols.append(b * nodes.shape[1] + other)
+    size = components * nodes.shape[1]
+    # each (row, column) once, sorted
+    linear = np.unique(np.concatenate(rows) * size + np.concatenate(cols))
+    row, col = np.divmod(linear, size)
+    probe = (col // nodes.shape[1]) * colours + np.asarray(colour)[col % nodes.shape[1]]
+    values = products[probe, row]
+    keep = values != 0
+    return scipy.sparse.csr_matrix((values[keep], (row[keep], col[keep])), shape=(size, size))
+
+
+@eqx.filter_jit
+def _apply_batch(operator, probes):
+    return jax.vmap(operator)(probes)
 
 
 def check_field(name: str, value, shape: tuple[int, ...]):

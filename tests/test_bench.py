@@ -21,28 +21,16 @@ TINY = {"size": 12, "depth": 8, "scaling_sizes": (8, 12), "scaling_depth": 4, "r
 
 @pytest.mark.parametrize("boundary", ["neumann", "dirichlet", "periodic"])
 @pytest.mark.parametrize("shape", [(5, 7), (4, 3, 5)])
-def test_sparse_wave_matrix_is_the_operator(boundary, shape):
+def test_sparse_matrix_scipy_is_timed_on_is_the_operator(boundary, shape):
+    """`op.as_sparse_matrix()`, what expm_multiply gets, applied to a vector is `op(y)`."""
     grid = pk.Grid(shape)
     rng = np.random.default_rng(0)  # not jax.random: it compiles per shape (seconds)
     op = pk.WaveOperator(grid, jnp.asarray(0.5 + rng.uniform(size=shape)), boundary)
     y = jnp.asarray(rng.standard_normal(op.state_shape))
-    matrix = pk.study.sparse_wave_matrix(op)
+    matrix = op.as_sparse_matrix()
     expected = np.asarray(jax.jit(lambda op, y: op(y))(op, y)).ravel()  # jit: 1 compile, not 20
     assert matrix.shape == (y.size, y.size)
     assert np.max(np.abs(matrix @ np.asarray(y).ravel() - expected)) <= 1e-12 * np.max(np.abs(expected))
-
-
-def test_neumann_ghost_copies_the_boundary_node():
-    # u[-1] = u[0]: the first row is (u[1] - u[0]) / h^2, and constants are in the kernel
-    matrix = _bench.second_difference_matrix(5, 0.5, "neumann").toarray()
-    assert matrix[0, :2].tolist() == [-4.0, 4.0]
-    assert np.allclose(matrix @ np.ones(5), 0)
-
-
-def test_sparse_wave_matrix_rejects_other_operators():
-    op = pk.DiffusionOperator(pk.Grid((4, 4)), np.ones((4, 4)))
-    with pytest.raises(TypeError, match="WaveOperator"):
-        pk.study.sparse_wave_matrix(op)
 
 
 def test_nested_errors_match_separate_decompositions():

@@ -26,6 +26,15 @@ def _grid(spec):
     return pk.Grid(shape, lower, upper), reference.spacing(shape, lower, upper)
 
 
+def assert_matrices_match(op, expected):
+    """`as_matrix()` (dense, by matvecs of unit vectors) and `as_sparse_matrix()` (by
+    colour probing) both equal the independent loop assembly, and store no zeros."""
+    np.testing.assert_allclose(op.as_matrix(), expected, rtol=1e-12, atol=1e-10)
+    sparse = op.as_sparse_matrix()
+    np.testing.assert_allclose(sparse.toarray(), expected, rtol=1e-12, atol=1e-10)
+    assert sparse.nnz == np.count_nonzero(sparse.toarray())
+
+
 def test_grid_points_and_spacing():
     grid = pk.Grid((3, 5), lower=(0.0, -1.0), upper=(1.0, 3.0))
     assert grid.spacing == (0.5, 1.0)
@@ -62,7 +71,7 @@ def test_diffusion_matches_reference(spec, boundary):
     k = _field(jax.random.PRNGKey(0), grid.shape)
     op = pk.DiffusionOperator(grid, k, boundary)
     expected = reference.diffusion_matrix(np.asarray(k), h, boundary)
-    np.testing.assert_allclose(op.as_matrix(), expected, rtol=1e-12, atol=1e-10)
+    assert_matrices_match(op, expected)
 
 
 @pytest.mark.parametrize("spec", GRIDS)
@@ -72,7 +81,7 @@ def test_wave_matches_reference(spec, boundary):
     c = _field(jax.random.PRNGKey(1), grid.shape)
     op = pk.WaveOperator(grid, c, boundary)
     expected = reference.wave_matrix(np.asarray(c), h, boundary)
-    np.testing.assert_allclose(op.as_matrix(), expected, rtol=1e-12, atol=1e-10)
+    assert_matrices_match(op, expected)
 
 
 @pytest.mark.parametrize("spec", GRIDS)
@@ -86,7 +95,7 @@ def test_advection_diffusion_matches_reference(spec, boundary):
     expected = reference.diffusion_matrix(np.asarray(k), h, boundary) - reference.upwind_matrix(
         np.asarray(v), h, boundary
     )
-    np.testing.assert_allclose(op.as_matrix(), expected, rtol=1e-12, atol=1e-10)
+    assert_matrices_match(op, expected)
     assert not np.allclose(expected, expected.T)  # really non-symmetric
 
 

@@ -22,5 +22,4 @@ from ._bench import (
     machine_info as machine_info,
     run_bench as run_bench,
     save_bench as save_bench,
-    sparse_wave_matrix as sparse_wave_matrix,
 )

@@ -129,58 +129,6 @@ def spectral_radius_bound(op: WaveOperator) -> float:
     return math.sqrt(4 * inverse_h2 * float(jnp.max(op.speed**2)))
 
 
-def second_difference_matrix(n: int, h: float, boundary: str):
-    """The 1D `(u[j+1] - 2 u[j] + u[j-1]) / h^2` as a sparse matrix, with ghost nodes.
-
-    As in `pdekrylov/_stencil.py`: neumann ghosts copy their boundary neighbour (so the
-    corner entries are -1, not -2), dirichlet ghosts are zero, periodic wraps around.
-
-    **Arguments:**
-
-    - `n`: the number of nodes.
-    - `h`: the spacing.
-    - `boundary`: `"neumann"`, `"dirichlet"` or `"periodic"`.
-
-    **Returns:** an `(n, n)` CSR matrix.
-    """
-    ones = np.ones(n - 1)
-    matrix = scipy.sparse.diags([ones, -2 * np.ones(n), ones], [-1, 0, 1], format="lil")
-    if boundary == "neumann":
-        matrix[0, 0] = matrix[n - 1, n - 1] = -1.0
-    elif boundary == "periodic":
-        matrix[0, n - 1] = matrix[n - 1, 0] = 1.0
-    return (matrix / (h * h)).tocsr()
-
-
-def sparse_wave_matrix(op: WaveOperator):
-    """The matrix of `op` as a SciPy sparse matrix, on the state flattened in C order.
-
-    The Laplacian is the sum over axes of Kronecker products `I ⊗ D_axis ⊗ I`, and the
-    wave system is `[[0, I], [diag(c^2) L, 0]]`, so that
-    `matrix @ y.ravel() == op(y).ravel()`.
-
-    **Arguments:**
-
-    - `op`: a `pk.WaveOperator` (any boundary condition, any dimension).
-
-    **Returns:** an `(N, N)` CSR matrix, N = `2 * grid.size`.
-
-    **Raises:** `TypeError` for another operator.
-    """
-    if not isinstance(op, WaveOperator):
-        raise TypeError(f"op: expected a pk.WaveOperator, got {type(op).__name__}")
-    shape, size = op.grid.shape, op.grid.size
-    laplacian = scipy.sparse.csr_matrix((size, size))
-    for axis, (n, h) in enumerate(zip(shape, op.grid.spacing)):
-        before = scipy.sparse.identity(math.prod(shape[:axis]), format="csr")
-        after = scipy.sparse.identity(math.prod(shape[axis + 1:]), format="csr")
-        difference = second_difference_matrix(n, h, op.boundary)
-        laplacian = laplacian + scipy.sparse.kron(scipy.sparse.kron(before, difference), after)
-    speed_squared = scipy.sparse.diags(np.asarray(op.speed, np.float64).ravel() ** 2)
-    identity = scipy.sparse.identity(size, format="csr")
-    return scipy.sparse.bmat([[None, identity], [speed_squared @ laplacian, None]], format="csr")
-
-
 # ---------------------------------------------------------------- timing and machine
 
 
@@ -597,7 +545,7 @@ def measure_expm(problem: WaveBenchProblem, repeats: int, t: float = 1.0, subste
     **Returns:** two rows, each against expm_multiply: one decomposition, and the fastest
     configuration with sub-intervals.
     """
-    matrix = t * sparse_wave_matrix(problem.op)
+    matrix = t * problem.op.as_sparse_matrix()
     start = np.asarray(problem.y0, np.float64).ravel()
     controller = threadpoolctl.ThreadpoolController()
 
