@@ -39,4 +39,14 @@ from .solvers import (  # noqa: E402
 
 # layer 4: datasets and field models (they use the layers above only through pk.solve)
 from . import data as data, fields as fields, grf as grf, problems as problems  # noqa: E402
-from . import study as study, train as train  # noqa: E402
+from . import train as train  # noqa: E402
+
+
+def __getattr__(name: str):
+    """`pk.study` is imported on first use: the studies and benchmarks (SciPy's sparse
+    module, the timing harness) are not needed to solve or train."""
+    if name == "study":
+        import importlib
+
+        return importlib.import_module(".study", __name__)
+    raise AttributeError(f"module 'pdekrylov' has no attribute {name!r}")
