@@ -1,15 +1,12 @@
 """Helpers shared by the benchmark scripts in this folder: machine info, timing, errors.
 
 The scripts import it as a sibling module (`python examples/bench_*.py` puts this folder
-on `sys.path`).
+on `sys.path`); the implementations are the package's (`pdekrylov bench` uses them too).
 """
 
-import jax.numpy as jnp
-
-# one implementation of both, in the package (`pdekrylov bench` uses them too)
-from pdekrylov.study import best_times as best_times, machine_info as machine_info
-
-
-def max_relative_difference(a, b):
-    """`max|a - b| / max|b|`."""
-    return float(jnp.max(jnp.abs(a - b)) / jnp.max(jnp.abs(b)))
+from pdekrylov.study import (  # noqa: F401  (re-exported for the scripts)
+    best_times as best_times,
+    machine_info as machine_info,
+    max_relative_difference as max_relative_difference,
+    relative_error as relative_error,
+)

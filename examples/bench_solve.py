@@ -75,7 +75,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import pdekrylov as pk  # noqa: E402
-from _benchmarking import best_times, machine_info  # noqa: E402
+from _benchmarking import best_times, machine_info, relative_error  # noqa: E402
 
 #: packages whose versions the report header lists
 PACKAGES = ("jax", "jaxlib", "diffrax", "equinox", "pdekrylov")
@@ -198,10 +198,6 @@ class Result:
 
     def passes(self, tolerance):
         return self.errors["gradient"] <= tolerance
-
-
-def relative_error(a, b):
-    return float(np.linalg.norm(np.ravel(a - b)) / np.linalg.norm(np.ravel(b)))
 
 
 def relative_errors(outputs, reference):

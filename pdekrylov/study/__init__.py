@@ -13,13 +13,17 @@ from ._workprecision import (
     save_workprecision as save_workprecision,
     workprecision as workprecision,
 )
+from ._measure import (
+    best_times as best_times,
+    machine_info as machine_info,
+    max_relative_difference as max_relative_difference,
+    relative_error as relative_error,
+)
 from ._bench import (
     COLUMNS as BENCH_COLUMNS,
     CSV_FILE as BENCH_CSV_FILE,
     MEASUREMENTS as BENCH_MEASUREMENTS,
-    best_times as best_times,
     format_bench as format_bench,
-    machine_info as machine_info,
     run_bench as run_bench,
     save_bench as save_bench,
 )

@@ -27,9 +27,6 @@ import dataclasses
 import functools
 import importlib.metadata
 import math
-import os
-import platform
-import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -50,7 +47,15 @@ from .._solve import solve
 from ..krylov import arnoldi, expm, expm_action
 from ..problems import load_problem
 from ..solvers import Arnoldi, Diffrax, Lanczos
-from ._workprecision import _relative_error, data_point, loss_value_and_gradient, workprecision
+from ._measure import (
+    best_times,
+    compile_for,
+    machine_info,
+    max_relative_difference,
+    memory_bytes,
+    relative_error,
+)
+from ._workprecision import data_point, loss_value_and_gradient, workprecision
 
 CSV_FILE = "bench.csv"
 COLUMNS = (
@@ -59,8 +64,6 @@ COLUMNS = (
 )
 #: the measurement groups, in the order they run and print
 MEASUREMENTS = ("adjoint", "solve", "expm", "scaling")
-#: packages whose versions the machine line lists (when installed)
-PACKAGES = ("pdekrylov", "jax", "jaxlib", "equinox", "diffrax", "scipy", "numpy", "matfree")
 
 GOAL_ADJOINT_RATIO = 2.5  # value+grad / forward
 GOAL_VS_MATFREE = 0.5  # pdekrylov value+grad / matfree value+grad
@@ -127,85 +130,6 @@ def spectral_radius_bound(op: WaveOperator) -> float:
     """
     inverse_h2 = sum(1 / h**2 for h in op.grid.spacing)
     return math.sqrt(4 * inverse_h2 * float(jnp.max(op.speed**2)))
-
-
-# ---------------------------------------------------------------- timing and machine
-
-
-def best_times(calls: dict, repeats: int) -> dict:
-    """Best-of-`repeats` wall time of zero-argument calls, timed in interleaved rounds.
-
-    Interleaving makes background load on a shared machine hit all calls alike. Each call
-    runs once first (compilation, warm-up), untimed.
-
-    **Arguments:**
-
-    - `calls`: a dict name -> zero-argument callable (JAX results are waited for).
-    - `repeats`: the number of timed rounds.
-
-    **Returns:** a dict name -> best seconds.
-    """
-    for call in calls.values():
-        jax.block_until_ready(call())
-    best = {name: math.inf for name in calls}
-    for _ in range(repeats):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            jax.block_until_ready(call())
-            best[name] = min(best[name], time.perf_counter() - start)
-    return best
-
-
-def compile_for(function, *args):
-    """`jax.jit(function)` compiled ahead of time for `args`: one compilation serves both
-    the timing and `memory_bytes` (lowering a jitted function again would recompile)."""
-    return jax.jit(function).lower(*args).compile()
-
-
-def memory_bytes(compiled) -> int:
-    """Argument + output + temp bytes of a compiled executable (XLA's memory analysis).
-
-    Temp is XLA's scratch space, including what the forward pass keeps for the backward
-    pass. (`peak_memory_in_bytes` is not used: on CPU it reports about 1 MB whatever the
-    size.)
-    """
-    stats = compiled.memory_analysis()
-    return stats.argument_size_in_bytes + stats.output_size_in_bytes + stats.temp_size_in_bytes
-
-
-def machine_info(packages=PACKAGES) -> str:
-    """One line on what the numbers were measured with.
-
-    **Arguments:**
-
-    - `packages`: distribution names whose versions to list (missing ones are left out).
-
-    **Returns:** package versions, JAX backend and device, CPU model and count, the load
-    average now (other work on a shared machine slows every row), platform and Python.
-    """
-    versions = []
-    for name in packages:
-        try:
-            versions.append(f"{name} {importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    device = jax.devices()[0]
-    load = ", ".join(f"{value:.1f}" for value in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
-    return (
-        f"{', '.join(versions)}; backend {jax.default_backend()} ({device.device_kind}); "
-        f"CPU {_cpu_model()} x {os.cpu_count()} cores; load average {load}; "
-        f"{platform.system()} {platform.machine()}; Python {platform.python_version()}"
-    )
-
-
-def _cpu_model() -> str:
-    try:  # Linux: platform.processor() is often empty there
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 # ---------------------------------------------------------------- rows
@@ -295,7 +219,7 @@ def measure_adjoint(problem: WaveBenchProblem, depth: int, repeats: int) -> list
         return rows
     _, ours = calls["value+grad"](problem.op)
     _, theirs = calls["matfree"](problem.op)
-    difference = _max_relative_difference(ours.speed, theirs.speed)
+    difference = max_relative_difference(ours.speed, theirs.speed)
     ratio = seconds["value+grad"] / seconds["matfree"]
     rows.append(_row(
         "vs matfree", setting, "pk value+grad", f"matfree {matfree} hessenberg value+grad",
@@ -306,10 +230,6 @@ def measure_adjoint(problem: WaveBenchProblem, depth: int, repeats: int) -> list
         peer_bytes=memory_bytes(calls["matfree"]),
     ))
     return rows
-
-
-def _max_relative_difference(a, b) -> float:
-    return float(jnp.max(jnp.abs(a - b)) / jnp.max(jnp.abs(b)))
 
 
 # ---------------------------------------------------------------- solve vs Diffrax
@@ -516,7 +436,7 @@ def nested_errors(problem: WaveBenchProblem, times, references, max_depth: int) 
     for k in range(1, max_depth + 1):
         for i, (tau, reference) in enumerate(zip(times, references)):
             approximation = norm * basis[:, :k] @ scipy.linalg.expm(tau * small[:k, :k])[:, 0]
-            errors[i, k - 1] = _relative_error(approximation, reference)
+            errors[i, k - 1] = relative_error(approximation, reference)
     return errors
 
 
@@ -562,7 +482,7 @@ def measure_expm(problem: WaveBenchProblem, repeats: int, t: float = 1.0, subste
     counts = (1, *substeps)
     times = [t / count for count in counts]
     references, floor, pieces = _expm_references(problem, t, times)
-    scipy_error = _relative_error(scipy_call(), references[0])
+    scipy_error = relative_error(scipy_call(), references[0])
     # below a few times the references' own disagreement, errors are rounding noise that
     # no method controls: there the accuracies count as equal
     target = max(scipy_error, ROUNDING_FACTOR * floor)
@@ -636,7 +556,7 @@ def _expm_references(problem: WaveBenchProblem, t: float, times):
     states = np.asarray(_arnoldi_forward(problem, t, 30, pieces, saveat=save_times)())
     references = [states[save_times.index(tau)] for tau in times]
     check = np.asarray(_arnoldi_forward(problem, t, 24, 2 * pieces)())[-1]
-    return references, _relative_error(check, references[0]), pieces
+    return references, relative_error(check, references[0]), pieces
 
 
 class _ArnoldiSolves:
@@ -654,7 +574,7 @@ class _ArnoldiSolves:
 
     def error(self, depth, count):
         if (depth, count) not in self.errors:
-            self.errors[depth, count] = _relative_error(self.call(depth, count)()[-1], self.reference)
+            self.errors[depth, count] = relative_error(self.call(depth, count)()[-1], self.reference)
         return self.errors[depth, count]
 
 

@@ -10,7 +10,6 @@ reference, which is itself checked against a second reference at another resolut
 import csv
 import dataclasses
 import math
-import time
 import warnings
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from .._solve import solve
 from ..data import grid_of, make_operator, sample_field
 from ..problems import Problem, load_problem
 from ..solvers import Diffrax, solver_from_name, work_parameter
+from ._measure import best_times, relative_error
 
 CSV_FILE, FIGURE_FILE = "workprecision.csv", "workprecision.png"
 COLUMNS = ("solver", "level", "matvecs", "seconds", "value_error", "gradient_error", "resolved", "value")
@@ -147,8 +147,8 @@ def workprecision(
     (value_ref, _), gradient_ref = loss_value_and_gradient(problem, reference, y0, w)(coefficient)
     (value_check, _), gradient_check = loss_value_and_gradient(problem, check, y0, w)(coefficient)
     gaps = {
-        "value_gap": _relative_error(value_check, value_ref),
-        "gradient_gap": _relative_error(gradient_check, gradient_ref),
+        "value_gap": relative_error(value_check, value_ref),
+        "gradient_gap": relative_error(gradient_check, gradient_ref),
     }
 
     rows, skipped = [], {}
@@ -171,9 +171,10 @@ def workprecision(
             continue  # deeper than the state: the Krylov space is already exhausted
         function = loss_value_and_gradient(problem, solver, y0, w)
         (value, matvecs), gradient = function(coefficient)
-        seconds = _best_time(function, coefficient, repeats)
-        value_error = _relative_error(value, value_ref)
-        gradient_error = _relative_error(gradient, gradient_ref)
+        # compiled by the call above
+        seconds = best_times({"run": lambda: function(coefficient)}, repeats, warm_up=False)["run"]
+        value_error = relative_error(value, value_ref)
+        gradient_error = relative_error(gradient, gradient_ref)
         rows.append({
             "solver": label,
             "level": level,
@@ -248,22 +249,6 @@ def _check_levels(levels):
     if not levels or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in levels):
         raise ValueError(f"levels: expected positive integers, got {levels!r}")
     return tuple(sorted(set(int(v) for v in levels)))
-
-
-def _relative_error(value, reference):
-    """`||value - reference|| / ||reference||` over all entries (shapes may differ, sizes not)."""
-    value = np.asarray(value, np.float64).ravel()
-    reference = np.asarray(reference, np.float64).ravel()
-    return float(np.linalg.norm(value - reference) / max(np.linalg.norm(reference), np.finfo(np.float64).tiny))
-
-
-def _best_time(function, argument, repeats):
-    best = math.inf
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(function(argument))
-        best = min(best, time.perf_counter() - start)
-    return best
 
 
 def _describe(solver):
