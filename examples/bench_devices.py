@@ -17,9 +17,10 @@ fixed when JAX starts:
   each, joined by `jax.distributed` (gloo collectives): the multi-host code path.
 
 The sequence is repeated `--repeats` times (interleaved), best throughput kept. A
-configuration that does not finish within `--timeout` seconds is reported as such (on
-jaxlib 0.10.2, one process with forced host devices deadlocked, all threads idle, once
-a device held more than a few pairs; see the README).
+configuration that does not finish within `--timeout` seconds is reported as hung. (One
+process with forced host devices once deadlocked, all threads idle, once a device held
+more than a few pairs: the small exponentials went through a batched LAPACK LU that
+waited on the intra-op pool both devices share. They are matrix products now.)
 
 On a CPU, host devices and processes share the same cores: this measures the overhead
 of XLA's SPMD partitioning and of the collectives, not a speed-up from new hardware. On
