@@ -74,18 +74,22 @@ class AbstractOperator(eqx.Module):
 @eqx.filter_jit
 def _assemble(operator):
     size = int(np.prod(operator.state_shape))
-    arrays = jax.tree_util.tree_leaves(eqx.filter(operator, eqx.is_array))
-    basis = jnp.eye(size, dtype=jnp.result_type(*arrays)).reshape(size, *operator.state_shape)
+    basis = jnp.eye(size, dtype=_coefficient_dtype(operator)).reshape(size, *operator.state_shape)
     return jax.vmap(operator)(basis).reshape(size, size).T
+
+
+def _coefficient_dtype(operator):
+    """The dtype of the operator's arrays (the dtype its matrix is assembled in)."""
+    return jnp.result_type(*jax.tree_util.tree_leaves(eqx.filter(operator, eqx.is_array)))
 
 
 class AbstractGridOperator(AbstractOperator):
     """An operator discretised on a `Grid` with a boundary condition (the stencil
     operators): the solver contract plus the grid's structure.
 
-    Its stencil reaches at most one node along each axis (`stencil_radius = 1`: every
-    entry of row i couples node i to nodes in the 3^d box around it, in any component),
-    which `as_sparse_matrix` relies on (and its test checks against `as_matrix`).
+    Its stencil reaches at most one node along each axis: every entry of row i couples
+    node i to nodes in the 3^d box around it, in any component. `as_sparse_matrix`
+    relies on that (its test checks it against `as_matrix` for every operator).
     """
 
     grid: eqx.AbstractVar[Grid]
@@ -132,9 +136,9 @@ def _assemble_sparse(operator: "AbstractGridOperator"):
     # probe (c, k): ones on component c at the nodes of colour k
     probes = np.zeros((components, colours, components, nodes.shape[1]))
     for c in range(components):
-        probes[c, np.asarray(colour), c, np.arange(nodes.shape[1])] = 1.0
-    dtype = jnp.result_type(*jax.tree_util.tree_leaves(eqx.filter(operator, eqx.is_array)))
-    probes = jnp.asarray(probes.reshape(components * colours, *operator.state_shape), dtype)
+        probes[c, colour, c, np.arange(nodes.shape[1])] = 1.0
+    probes = probes.reshape(components * colours, *operator.state_shape)
+    probes = jnp.asarray(probes, _coefficient_dtype(operator))
     products = np.asarray(_apply_batch(operator, probes)).reshape(components * colours, -1)
 
     rows, cols = [], []
@@ -155,7 +159,7 @@ def _assemble_sparse(operator: "AbstractGridOperator"):
     # each (row, column) once, sorted
     linear = np.unique(np.concatenate(rows) * size + np.concatenate(cols))
     row, col = np.divmod(linear, size)
-    probe = (col // nodes.shape[1]) * colours + np.asarray(colour)[col % nodes.shape[1]]
+    probe = (col // nodes.shape[1]) * colours + colour[col % nodes.shape[1]]
     values = products[probe, row]
     keep = values != 0
     return scipy.sparse.csr_matrix((values[keep], (row[keep], col[keep])), shape=(size, size))

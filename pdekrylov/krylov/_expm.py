@@ -13,9 +13,9 @@ Taylor polynomial approximation", Mathematics 7 (2019) 1174 (the method behind P
 - under `vmap` its degree selection evaluates every Padé branch.
 
 Here the polynomial degree is fixed (18), the squaring count is `ceil`, and the
-squarings run in a `lax.scan` of static length, so the function is one straight-line
-program: reverse- and forward-mode autodiff go through it as written, and `vmap` costs
-no more than the unbatched program.
+squarings run in a `lax.scan` of static length (no data-dependent loop): reverse- and
+forward-mode autodiff go through it as written, and under `vmap` every matrix pays for
+at most `max_squarings` products, never for untaken branches.
 """
 
 import math
@@ -40,8 +40,8 @@ def expm(
 
     Each matrix is first shifted by its mean eigenvalue where that lowers its norm
     (`exp(A) = e^mu exp(A - mu I)`). The squaring count is then
-    `s = ceil(log2(||A||_1 / theta_18))` (zero for small norms); the squarings run in a scan of `max_squarings` steps, each applied
-    only where `s` asks for it. Matrices whose norm needs more than `max_squarings`
+    `s = ceil(log2(||A||_1 / theta_18))` (zero for small norms); the squarings run in a
+    scan of `max_squarings` steps, each applied only where `s` asks for it. Matrices whose norm needs more than `max_squarings`
     squarings (`||A||_1 > theta_18 * 2^max_squarings`, about 7e4 in float64) give NaN,
     as `jax.scipy.linalg.expm` does, instead of an inaccurate result.
 
@@ -108,7 +108,6 @@ def _shift_by_mean_eigenvalue(A, real_dtype):
     shifted = A - (mu[..., None, None] * jnp.eye(K, dtype=real_dtype)).astype(A.dtype)
     underflow_margin = 0.5 * float(np.log(np.finfo(real_dtype).tiny))
     use = (one_norm(shifted) < one_norm(A)) & (mu > underflow_margin)
-    use = jax.lax.stop_gradient(use)
     return jnp.where(use[..., None, None], shifted, A), jnp.where(use, mu, 0.0)
 
 

@@ -120,7 +120,7 @@ def differentiable_leaves(tree) -> list:
     cotangents are `float0`, which cannot be summed, so the adjoint sweeps accumulate
     only these leaves and `full_cotangent` puts the zeros back.
     """
-    return [leaf for leaf in jax.tree_util.tree_leaves(tree) if _is_inexact(leaf)]
+    return [leaf for leaf in jax.tree_util.tree_leaves(tree) if eqx.is_inexact_array(leaf)]
 
 
 def full_cotangent(tree, cotangents):
@@ -128,10 +128,8 @@ def full_cotangent(tree, cotangents):
     `float0` zeros for the integer and boolean leaves."""
     leaves, treedef = jax.tree_util.tree_flatten(tree)
     remaining = iter(cotangents)
-    full = [next(remaining) if _is_inexact(leaf) else np.zeros(np.shape(leaf), jax.dtypes.float0)
-            for leaf in leaves]
+    full = [
+        next(remaining) if eqx.is_inexact_array(leaf) else np.zeros(np.shape(leaf), jax.dtypes.float0)
+        for leaf in leaves
+    ]
     return jax.tree_util.tree_unflatten(treedef, full)
-
-
-def _is_inexact(leaf) -> bool:
-    return jnp.issubdtype(jnp.result_type(leaf), jnp.inexact)

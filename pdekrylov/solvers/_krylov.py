@@ -155,10 +155,10 @@ def _expm_propagate(decompose, depth, operator, y, local_times):
 
     The Krylov vectors are the state flattened grid-major: the component axes before the
     spatial ones (`operator.component_ndim`: the wave state's (u, u_t)) are moved after
-    them. A state split across devices along
-    its first grid axis is then split into contiguous blocks of the flat vector too, so
-    XLA keeps the iteration sharded instead of gathering the state at every step. Inner
-    products do not depend on the order of the entries.
+    them. A state split across devices along its first grid axis is then split into
+    contiguous blocks of the flat vector too, so XLA keeps the iteration sharded instead
+    of gathering the state at every step. Inner products do not depend on the order of
+    the entries.
     """
     leading = tuple(range(operator.component_ndim))  # () unless the state has components
     trailing = tuple(range(-len(leading), 0))
