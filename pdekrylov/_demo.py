@@ -38,7 +38,7 @@ def run_demo(out, *, force=False, epochs=None, progress=True):
         shutil.rmtree(out)
     problem = load_problem(DEMO_PROBLEM)
     start = time.perf_counter()
-    dataset = data.generate(problem, problem.dataset["size"], jax.random.PRNGKey(0), progress=progress)
+    dataset = data.generate(problem, problem.dataset.size, jax.random.PRNGKey(0), progress=progress)
     data.save(dataset, out / "data", seed=0)
     generated = time.perf_counter()
     result = train.fit(

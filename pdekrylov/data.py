@@ -8,7 +8,6 @@ the grid, the sensor mask, and, when noise is configured, the noise-free targets
 import datetime
 import hashlib
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -22,11 +21,8 @@ import numpy as np
 from . import __version__ as _pdekrylov_version
 from . import _io
 from ._grid import Grid
-from ._operators import AdvectionDiffusionOperator, DiffusionOperator, WaveOperator
 from ._solve import solve
-from .grf import GaussianRandomField
-from .problems import Problem, load_problem
-from .solvers import solver_from_name
+from .problems import Problem, SampleKeys, load_problem, problem_from_dict
 
 DATASET_FILE, METADATA_FILE, SAMPLES_FILE = "dataset.npz", "metadata.json", "samples.png"
 
@@ -59,84 +55,6 @@ class Dataset(NamedTuple):
         return int(self.metadata["num_test"])
 
 
-def grid_of(problem: Problem) -> Grid:
-    """The problem's `Grid`."""
-    g = problem.grid
-    return Grid(g["shape"], g["lower"], g["upper"])
-
-
-def make_operator(problem: Problem, coefficient):
-    """The problem's operator with the given coefficient field (any array of grid shape)."""
-    grid, pde = grid_of(problem), problem.pde
-    if pde["kind"] == "wave":
-        return WaveOperator(grid, coefficient, pde["boundary"])
-    if pde["kind"] == "diffusion":
-        return DiffusionOperator(grid, coefficient, pde["boundary"])
-    velocity = jnp.stack(
-        [jnp.full(grid.shape, v, dtype=coefficient.dtype) for v in pde["velocity"]]
-    )
-    return AdvectionDiffusionOperator(grid, coefficient, velocity, pde["boundary"])
-
-
-def state_shape(problem: Problem):
-    """The state shape of the problem's operator (asked of the operator, not re-derived)."""
-    return make_operator(problem, jnp.zeros(tuple(problem.grid["shape"]))).state_shape
-
-
-def reference_solver(problem: Problem):
-    """The solver object the problem's targets are made with."""
-    ref = problem.reference
-    return solver_from_name(
-        ref["solver"], depth=ref.get("depth", 1), steps=ref.get("steps", 1),
-        substeps=ref.get("substeps", 1),
-    )
-
-
-def sample_field(spec: dict, grid: Grid, key, num=None):
-    """Draw (or evaluate) a field described by a problem section: `scale * transform(f) + offset`."""
-    if spec["kind"] == "grf":
-        sampler = GaussianRandomField(grid, spec["kernel"], spec["length_scale"], spec["variance"])
-        values = sampler.sample(key, num)
-    else:
-        values = _analytic_field(spec, grid)
-        if num is not None:
-            values = jnp.broadcast_to(values, (num, *values.shape))
-    transform = {
-        "none": lambda f: f,
-        "softplus": jax.nn.softplus,
-        "exp": jnp.exp,
-        "abs": jnp.abs,
-    }[spec["transform"]]
-    return spec["scale"] * transform(values) + spec["offset"]
-
-
-def _analytic_field(spec, grid):
-    x = grid.coordinates()
-    centre = jnp.array([(lo + hi) / 2 for lo, hi in zip(grid.lower, grid.upper)])
-    centre = centre.reshape(-1, *([1] * grid.ndim))
-    if spec["name"] == "constant":
-        return jnp.full(grid.shape, spec["value"])
-    if spec["name"] == "gaussian-bump":
-        r2 = jnp.sum((x - centre) ** 2, axis=0)
-        return spec["value"] + spec["amplitude"] * jnp.exp(-r2 / (2 * spec["width"] ** 2))
-    # two-layer: value below the middle of axis 0, value + amplitude above, smooth step
-    step = 0.5 * (1 + jnp.tanh((x[0] - centre[0]) / spec["width"]))
-    return spec["value"] + spec["amplitude"] * step
-
-
-def observation_mask(problem: Problem, key):
-    """The sensor mask (state-shaped booleans), or None when everything is observed."""
-    obs, shape = problem.observation, tuple(problem.grid["shape"])
-    if obs["mask"] == "full":
-        return None
-    if obs["mask"] == "random":
-        nodes = jax.random.uniform(key, shape) < obs["fraction"]
-    else:  # stripes: every k-th line along axis 0
-        every = max(1, int(round(1 / obs["fraction"])))
-        nodes = jnp.broadcast_to((jnp.arange(shape[0]) % every == 0).reshape(-1, *([1] * (len(shape) - 1))), shape)
-    return np.asarray(jnp.broadcast_to(nodes, state_shape(problem)))
-
-
 def generate(problem, num: int, key, *, progress: bool = False) -> Dataset:
     """Generate a dataset: the true coefficient, initial states and their observations.
 
@@ -153,22 +71,18 @@ def generate(problem, num: int, key, *, progress: bool = False) -> Dataset:
         problem = load_problem(problem)
     if isinstance(num, bool) or not isinstance(num, (int, np.integer)) or num < 1:
         raise ValueError(f"num: expected a positive number of samples, got {num!r}")
-    grid = grid_of(problem)
-    key_coefficient, key_initial, key_noise, key_mask = jax.random.split(key, 4)
-    coefficient = sample_field(problem.coefficient, grid, key_coefficient)
-    operator = make_operator(problem, coefficient)
-    # every state component (u and u_t for the wave) is an independent draw
-    components = math.prod(operator.state_shape) // grid.size
-    initial = sample_field(problem.initial, grid, key_initial, num * components)
-    inputs = initial.reshape(num, *operator.state_shape)
-    times = problem.time["observation_times"]
-    solver = reference_solver(problem)
+    keys = SampleKeys.split(key)
+    coefficient = problem.sample_coefficient(keys.coefficient)
+    operator = problem.operator(coefficient)
+    inputs = problem.sample_initial(keys.initial, num)
+    t1, times = problem.time.t1, list(problem.time.observation_times)
+    solver = problem.reference.make_solver()
 
     @jax.jit
     def solve_batch(y0s):
-        return jax.vmap(lambda y0: solve(operator, y0, problem.time["t1"], solver, saveat=times).ys)(y0s)
+        return jax.vmap(lambda y0: solve(operator, y0, t1, solver, saveat=times).ys)(y0s)
 
-    batch = problem.reference["batch"]
+    batch = problem.reference.batch
     chunks = []
     starts = range(0, num, batch)
     if progress:
@@ -180,15 +94,15 @@ def generate(problem, num: int, key, *, progress: bool = False) -> Dataset:
         padded = jnp.concatenate([chunk, jnp.zeros((batch - len(chunk), *chunk.shape[1:]), chunk.dtype)])
         chunks.append(np.asarray(solve_batch(padded))[: len(chunk)])
     clean = np.concatenate(chunks)
-    noise_std = problem.observation["noise_std"]
+    noise_std = problem.observation.noise_std
     targets = clean
     if noise_std > 0:
-        targets = clean + noise_std * np.asarray(jax.random.normal(key_noise, clean.shape, clean.dtype))
-    mask = observation_mask(problem, key_mask)
+        targets = clean + noise_std * np.asarray(jax.random.normal(keys.noise, clean.shape, clean.dtype))
+    mask = problem.sensor_mask(keys.mask)
     metadata = {
         "problem": problem.as_dict(),
         "num": int(num),
-        "num_test": int(round(problem.dataset["test_fraction"] * num)),
+        "num_test": int(round(problem.dataset.test_fraction * num)),
         "dtype": str(clean.dtype),
     }
     return Dataset(
@@ -196,7 +110,7 @@ def generate(problem, num: int, key, *, progress: bool = False) -> Dataset:
         targets=targets,
         coefficient=np.asarray(coefficient),
         times=np.asarray(times, dtype=clean.dtype),
-        grid=grid,
+        grid=problem.grid,
         metadata=metadata,
         mask=mask,
         clean_targets=clean if noise_std > 0 else None,
@@ -273,16 +187,16 @@ def load(folder) -> Dataset:
         raise DatasetError(f"{folder / METADATA_FILE}: not valid JSON: {error}") from None
     if _sha256(folder / DATASET_FILE) != metadata.get("sha256"):
         raise DatasetError(f"{folder / DATASET_FILE}: checksum does not match metadata.json")
-    problem = Problem(**metadata["problem"])
+    problem = problem_from_dict(metadata["problem"], where=str(folder / METADATA_FILE))
     with np.load(folder / DATASET_FILE) as npz:
         arrays = {name: npz[name] for name in npz.files}
-    shape = state_shape(problem)
+    shape = problem.state_shape
     num, times = metadata["num"], arrays.get("times")
     expected = {
         "inputs": (num, *shape),
-        "targets": (num, len(problem.time["observation_times"]), *shape),
-        "coefficient": tuple(problem.grid["shape"]),
-        "times": (len(problem.time["observation_times"]),),
+        "targets": (num, len(problem.time.observation_times), *shape),
+        "coefficient": problem.grid.shape,
+        "times": (len(problem.time.observation_times),),
     }
     if "clean_targets" in arrays:
         expected["clean_targets"] = expected["targets"]
@@ -299,14 +213,14 @@ def load(folder) -> Dataset:
                 raise DatasetError(f"{folder / DATASET_FILE}: {name} has dtype {array.dtype}, expected floating")
             if not np.all(np.isfinite(array)):
                 raise DatasetError(f"{folder / DATASET_FILE}: {name} contains NaN or Inf")
-    if not np.allclose(times, problem.time["observation_times"]):
+    if not np.allclose(times, problem.time.observation_times):
         raise DatasetError(f"{folder / DATASET_FILE}: times do not match the problem's observation times")
     return Dataset(
         inputs=arrays["inputs"],
         targets=arrays["targets"],
         coefficient=arrays["coefficient"],
         times=times,
-        grid=grid_of(problem),
+        grid=problem.grid,
         metadata=metadata,
         mask=arrays.get("mask"),
         clean_targets=arrays.get("clean_targets"),

@@ -23,7 +23,7 @@ from pdekrylov.problems import load_problem  # noqa: E402
 def main(problem_file, folder):
     folder = Path(folder)
     problem = load_problem(problem_file)
-    dataset = data.generate(problem, problem.dataset["size"], jax.random.PRNGKey(0))
+    dataset = data.generate(problem, problem.dataset.size, jax.random.PRNGKey(0))
     data.save(dataset, folder / "data")
     dataset = data.load(folder / "data")
     one = train.fit(problem, dataset)

@@ -19,13 +19,11 @@ import numpy as np
 
 from .. import _io
 from .._solve import solve
-from ..data import grid_of, make_operator, sample_field
-from ..problems import Problem, load_problem
+from ..problems import Problem, SampleKeys, load_problem
 from ..solvers import Diffrax, solver_from_name, work_parameter
 from ._measure import best_times, relative_error
 
 CSV_FILE, FIGURE_FILE = "workprecision.csv", "workprecision.png"
-COLUMNS = ("solver", "level", "matvecs", "seconds", "value_error", "gradient_error", "resolved", "value")
 #: the paper's solvers, and Lanczos (skipped where the operator does not allow it)
 DEFAULT_SOLVERS = (
     "arnoldi", "lanczos", "euler+backsolve", "heun+recursive-checkpoint",
@@ -35,11 +33,41 @@ DEFAULT_SOLVERS = (
 RESOLUTION_FACTOR = 10.0
 
 
+@dataclasses.dataclass(frozen=True)
+class WorkPrecisionRow:
+    """One (solver, work level) of the study.
+
+    - `solver`: the solver's label; `level`: its depth or number of steps.
+    - `matvecs`: forward matvecs of one solve; `seconds`: best value-and-gradient time.
+    - `value_error`, `gradient_error`: relative errors against the reference.
+    - `resolved`: whether both errors exceed `RESOLUTION_FACTOR` times the reference's
+      disagreement with its check (else the reference cannot confirm them).
+    - `value`: the loss value.
+    """
+
+    solver: str
+    level: int
+    matvecs: int
+    seconds: float
+    value_error: float
+    gradient_error: float
+    resolved: bool
+    value: float
+
+    def as_dict(self) -> dict:
+        """The row as a dict of the `COLUMNS`."""
+        return dataclasses.asdict(self)
+
+
+#: the columns of `workprecision.csv`: the fields of a row
+COLUMNS = tuple(field.name for field in dataclasses.fields(WorkPrecisionRow))
+
+
 @dataclasses.dataclass
 class WorkPrecision:
     """The result of `workprecision`.
 
-    - `rows`: one dict per (solver, level) with the `COLUMNS`.
+    - `rows`: one `WorkPrecisionRow` per (solver, level).
     - `reference`: dict with the reference's and the check's description, their relative
       disagreement in value and gradient (`value_gap`, `gradient_gap`), and a `message`.
     - `skipped`: {solver label: reason} for solvers that do not apply to the problem.
@@ -56,22 +84,21 @@ WEIGHTS = ("uniform", "normal", "ones")
 def data_point(problem: Problem, key, weights: str = "uniform"):
     """The study's data point: true coefficient, one initial state, the loss weights `w`.
 
-    The coefficient is drawn exactly as `pk.data.generate` draws it from the same key, so
-    a study and a dataset made with the same seed share the true field. `weights` is
+    The key is split by `pk.problems.SampleKeys`, as `pk.data.generate` splits it, so a
+    study and a dataset made with the same seed share the true field (the weights come
+    from the key of a dataset's noise). `weights` is
     `"uniform"` (`w ~ Uniform[0, 1)`, the paper's), `"normal"` or `"ones"`.
 
     **Returns:** `(coefficient, y0, w)`.
     """
-    grid = grid_of(problem)
-    key_coefficient, key_initial, key_weights, _ = jax.random.split(key, 4)
-    coefficient = sample_field(problem.coefficient, grid, key_coefficient)
-    state_shape = make_operator(problem, coefficient).state_shape
-    components = math.prod(state_shape) // grid.size
-    y0 = sample_field(problem.initial, grid, key_initial, components).reshape(state_shape)
+    keys = SampleKeys.split(key)
+    coefficient = problem.sample_coefficient(keys.coefficient)
+    y0 = problem.sample_initial(keys.initial, 1)[0]
+    state_shape = y0.shape
     if weights not in WEIGHTS:
         raise ValueError(f"weights: expected one of {list(WEIGHTS)}, got {weights!r}")
     draw = {"uniform": jax.random.uniform, "normal": jax.random.normal}.get(weights)
-    w = jnp.ones(state_shape, y0.dtype) if draw is None else draw(key_weights, state_shape, dtype=y0.dtype)
+    w = jnp.ones(state_shape, y0.dtype) if draw is None else draw(keys.noise, state_shape, dtype=y0.dtype)
     return coefficient, y0, w
 
 
@@ -93,10 +120,10 @@ def reference_solvers(name: str = "dopri8", level: int = 256):
 
 def loss_value_and_gradient(problem: Problem, solver, y0, w):
     """A jitted `c -> ((L(c), forward matvecs), dL/dc)` with `L(c) = <w, y(t1)>`."""
-    t1 = problem.time["t1"]
+    t1 = problem.time.t1
 
     def loss(coefficient):
-        solution = solve(make_operator(problem, coefficient), y0, t1, solver)
+        solution = solve(problem.operator(coefficient), y0, t1, solver)
         return jnp.vdot(w, solution.ys[-1]), solution.stats["num_matvecs"]
 
     return jax.jit(jax.value_and_grad(loss, has_aux=True))
@@ -157,7 +184,7 @@ def workprecision(
         from tqdm import tqdm
 
         work = tqdm(work, desc="work-precision", unit="solve")
-    operator = make_operator(problem, coefficient)
+    operator = problem.operator(coefficient)
     for label, factory, level in work:
         if label in skipped:
             continue
@@ -175,20 +202,20 @@ def workprecision(
         seconds = best_times({"run": lambda: function(coefficient)}, repeats, warm_up=False)["run"]
         value_error = relative_error(value, value_ref)
         gradient_error = relative_error(gradient, gradient_ref)
-        rows.append({
-            "solver": label,
-            "level": level,
-            "matvecs": int(matvecs),
-            "seconds": seconds,
-            "value_error": value_error,
-            "gradient_error": gradient_error,
-            "resolved": bool(
+        rows.append(WorkPrecisionRow(
+            solver=label,
+            level=level,
+            matvecs=int(matvecs),
+            seconds=seconds,
+            value_error=value_error,
+            gradient_error=gradient_error,
+            resolved=bool(
                 value_error >= RESOLUTION_FACTOR * gaps["value_gap"]
                 and gradient_error >= RESOLUTION_FACTOR * gaps["gradient_gap"]
             ),
-            "value": float(value),
-        })
-    unresolved = sum(not row["resolved"] for row in rows)
+            value=float(value),
+        ))
+    unresolved = sum(not row.resolved for row in rows)
     message = (
         f"reference {_describe(reference)} and check {_describe(check)} differ by "
         f"{gaps['value_gap']:.1e} (value) and {gaps['gradient_gap']:.1e} (gradient)"
@@ -222,7 +249,7 @@ def save_workprecision(result: WorkPrecision, out, *, force: bool = False):
         with open(tmp, "w", newline="") as file:
             writer = csv.DictWriter(file, fieldnames=COLUMNS)
             writer.writeheader()
-            writer.writerows(result.rows)
+            writer.writerows(row.as_dict() for row in result.rows)
             file.write(f"# {result.reference['message']}\n")
     _io.save_figure(plot.workprecision_figure(result.rows), paths[1], force=force)
     return paths

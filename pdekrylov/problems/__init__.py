@@ -1,0 +1,36 @@
+"""Problems: typed, frozen specs of a PDE inverse problem, and the problem-file reader.
+
+A problem file (`problems/*.toml`, schema in `problems/README.md`) is read once by
+`load_problem` into a `Problem` whose sections are specs (`WaveSpec`, `GRFSpec`,
+`TimeSpec`, ..., and the training defaults as a `pk.train.TrainConfig`). The specs
+validate themselves and build the library's objects: `problem.operator(field)`,
+`problem.sample_coefficient(key)`, `problem.reference.make_solver()`. Strings end here.
+"""
+
+from ._problem import Problem as Problem, SampleKeys as SampleKeys
+from ._reader import (
+    PROBLEMS_DIR as PROBLEMS_DIR,
+    ProblemError as ProblemError,
+    load_problem as load_problem,
+    problem_from_dict as problem_from_dict,
+    resolve_path as resolve_path,
+)
+from ._specs import (
+    ANALYTIC_FIELDS as ANALYTIC_FIELDS,
+    FIELDS as FIELDS,
+    MASKS as MASKS,
+    PDES as PDES,
+    TRANSFORMS as TRANSFORMS,
+    AdvectionDiffusionSpec as AdvectionDiffusionSpec,
+    AnalyticSpec as AnalyticSpec,
+    DatasetSpec as DatasetSpec,
+    DiffusionSpec as DiffusionSpec,
+    FieldSpec as FieldSpec,
+    GRFSpec as GRFSpec,
+    ObservationSpec as ObservationSpec,
+    PDESpec as PDESpec,
+    ReferenceSpec as ReferenceSpec,
+    Spec as Spec,
+    TimeSpec as TimeSpec,
+    WaveSpec as WaveSpec,
+)

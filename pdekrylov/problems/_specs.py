@@ -1,0 +1,363 @@
+"""The sections of a problem as typed, frozen specs that build the library's objects.
+
+Each spec validates itself when it is made (also by `replace`), with errors that start
+with the field's name; the problem-file reader prefixes the file and the section. The
+names a problem file may use (`kind = "wave"`, `transform = "exp"`, `mask = "random"`)
+are the keys of the registries below, next to what they name.
+"""
+
+import dataclasses
+from collections.abc import Callable
+from typing import ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._check import check_choice, check_int, check_number, check_sequence
+from .._grid import Grid
+from .._operators import (
+    AbstractGridOperator,
+    AdvectionDiffusionOperator,
+    DiffusionOperator,
+    WaveOperator,
+)
+from .._stencil import BOUNDARIES
+from ..grf import KERNELS, GaussianRandomField
+from ..solvers import check_solver_name, solver_from_name, work_parameter
+
+_spec = dataclasses.dataclass(frozen=True, kw_only=True)
+
+
+class Spec:
+    """What every section spec has: `replace` (validated again) and `as_dict`."""
+
+    #: the section's `kind` in a problem file, for sections with several kinds
+    kind: ClassVar[str | None] = None
+
+    def replace(self, **changes):
+        """A copy with some fields changed, validated again."""
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        """JSON-ready: the `kind` (if any) and every field that is set (lists for tuples)."""
+        values = {} if self.kind is None else {"kind": self.kind}
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if value is not None:
+                values[field.name] = list(value) if isinstance(value, tuple) else value
+        return values
+
+    def _normalise(self, name, value):
+        """Set a field of this frozen spec to its validated (normalised) value."""
+        object.__setattr__(self, name, value)
+
+
+def grid_as_dict(grid: Grid) -> dict:
+    """A `Grid` as a problem file writes it (the grid is its own spec: it validates)."""
+    return {"shape": list(grid.shape), "lower": list(grid.lower), "upper": list(grid.upper)}
+
+
+# ---------------------------------------------------------------- the PDE
+
+
+@_spec
+class PDESpec(Spec):
+    """The PDE: builds the grid operator for a coefficient field.
+
+    - `boundary`: one of `BOUNDARIES` (the ghost-node rule of the stencil).
+    """
+
+    boundary: str = "neumann"
+
+    def __post_init__(self):
+        check_choice("boundary", self.boundary, BOUNDARIES)
+
+    def operator(self, grid: Grid, coefficient) -> AbstractGridOperator:
+        """The operator of this PDE on `grid` with the coefficient field `coefficient`."""
+        raise NotImplementedError
+
+    def check_grid(self, grid: Grid) -> None:
+        """Raise `ValueError` (naming the field) if this PDE does not fit `grid`."""
+
+
+@_spec
+class WaveSpec(PDESpec):
+    """`u_tt = c² Δu`; the coefficient is the speed c."""
+
+    kind = "wave"
+
+    def operator(self, grid, coefficient):
+        return WaveOperator(grid, coefficient, self.boundary)
+
+
+@_spec
+class DiffusionSpec(PDESpec):
+    """`u_t = ∇·(k ∇u)`; the coefficient is the diffusivity k."""
+
+    kind = "diffusion"
+
+    def operator(self, grid, coefficient):
+        return DiffusionOperator(grid, coefficient, self.boundary)
+
+
+@_spec
+class AdvectionDiffusionSpec(PDESpec):
+    """`u_t = ∇·(k ∇u) − v·∇u` with a constant velocity v (one value per axis)."""
+
+    kind = "advection-diffusion"
+    velocity: tuple[float, ...]
+
+    def __post_init__(self):
+        super().__post_init__()
+        self._normalise("velocity", check_sequence("velocity", self.velocity, check_number))
+
+    def check_grid(self, grid):
+        if len(self.velocity) != grid.ndim:
+            raise ValueError(
+                f"velocity: advection-diffusion needs a constant velocity, one value per axis "
+                f"({grid.ndim}), got {len(self.velocity)}"
+            )
+
+    def operator(self, grid, coefficient):
+        dtype = jnp.result_type(coefficient)
+        velocity = jnp.stack([jnp.full(grid.shape, v, dtype=dtype) for v in self.velocity])
+        return AdvectionDiffusionOperator(grid, coefficient, velocity, self.boundary)
+
+
+#: the PDEs by the `pde.kind` of problem files
+PDES = {spec.kind: spec for spec in (WaveSpec, DiffusionSpec, AdvectionDiffusionSpec)}
+
+
+# ---------------------------------------------------------------- fields
+
+
+#: pointwise transforms of a drawn field, by the `transform` of problem files
+TRANSFORMS: dict[str, Callable] = {
+    "none": lambda values: values,
+    "softplus": jax.nn.softplus,
+    "exp": jnp.exp,
+    "abs": jnp.abs,
+}
+
+
+@_spec
+class FieldSpec(Spec):
+    """A distribution of fields on a grid: `scale * transform(draw) + offset`.
+
+    - `transform`: one of `TRANSFORMS`.
+    - `scale`, `offset`: numbers.
+    """
+
+    transform: str = "none"
+    scale: float = 1.0
+    offset: float = 0.0
+
+    def __post_init__(self):
+        check_choice("transform", self.transform, TRANSFORMS)
+        self._normalise("scale", check_number("scale", self.scale))
+        self._normalise("offset", check_number("offset", self.offset))
+
+    def sample(self, grid: Grid, key, num: int | None = None):
+        """Draw fields on `grid`.
+
+        **Arguments:**
+
+        - `grid`: the `Grid`.
+        - `key`: a JAX PRNG key.
+        - `num`: the number of fields, or None for one.
+
+        **Returns:** an array of `grid.shape`, or `(num, *grid.shape)`.
+        """
+        return self.scale * TRANSFORMS[self.transform](self._draw(grid, key, num)) + self.offset
+
+    def _draw(self, grid, key, num):
+        raise NotImplementedError
+
+
+@_spec
+class GRFSpec(FieldSpec):
+    """A Gaussian random field (exact, by circulant embedding: `pk.grf`).
+
+    - `length_scale`, `variance`: positive kernel parameters.
+    - `kernel`: one of `pk.grf.KERNELS`.
+    """
+
+    kind = "grf"
+    length_scale: float
+    variance: float
+    kernel: str = "rbf"
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_choice("kernel", self.kernel, KERNELS)
+        for name in ("length_scale", "variance"):
+            self._normalise(name, check_number(name, getattr(self, name), positive=True))
+
+    def _draw(self, grid, key, num):
+        return GaussianRandomField(grid, self.kernel, self.length_scale, self.variance).sample(key, num)
+
+
+def _constant(spec, grid, x, centre):
+    return jnp.full(grid.shape, spec.value)
+
+
+def _gaussian_bump(spec, grid, x, centre):
+    r2 = jnp.sum((x - centre) ** 2, axis=0)
+    return spec.value + spec.amplitude * jnp.exp(-r2 / (2 * spec.width**2))
+
+
+def _two_layer(spec, grid, x, centre):
+    # value below the middle of axis 0, value + amplitude above, a smooth step between
+    return spec.value + spec.amplitude * 0.5 * (1 + jnp.tanh((x[0] - centre[0]) / spec.width))
+
+
+#: the named analytic fields, by the `name` of problem files
+ANALYTIC_FIELDS = {"constant": _constant, "gaussian-bump": _gaussian_bump, "two-layer": _two_layer}
+
+
+@_spec
+class AnalyticSpec(FieldSpec):
+    """A named analytic field (the same for every draw).
+
+    - `name`: one of `ANALYTIC_FIELDS`.
+    - `value`, `amplitude`: its level and the height of its feature.
+    - `width`: the feature's width (positive).
+    """
+
+    kind = "analytic"
+    name: str
+    value: float = 1.0
+    amplitude: float = 0.5
+    width: float = 0.15
+
+    def __post_init__(self):
+        super().__post_init__()
+        check_choice("name", self.name, ANALYTIC_FIELDS)
+        for name in ("value", "amplitude"):
+            self._normalise(name, check_number(name, getattr(self, name)))
+        self._normalise("width", check_number("width", self.width, positive=True))
+
+    def _draw(self, grid, key, num):
+        x = grid.coordinates()
+        centre = jnp.array([(lo + hi) / 2 for lo, hi in zip(grid.lower, grid.upper)])
+        values = ANALYTIC_FIELDS[self.name](self, grid, x, centre.reshape(-1, *([1] * grid.ndim)))
+        return values if num is None else jnp.broadcast_to(values, (num, *values.shape))
+
+
+#: the field distributions by the `kind` of a problem file's field sections
+FIELDS = {spec.kind: spec for spec in (GRFSpec, AnalyticSpec)}
+
+
+# ---------------------------------------------------------------- time, reference, data
+
+
+@_spec
+class TimeSpec(Spec):
+    """The time interval `[0, t1]` and the observation times in `(0, t1]` (sorted)."""
+
+    t1: float
+    observation_times: tuple[float, ...] | None = None
+
+    def __post_init__(self):
+        t1 = check_number("t1", self.t1, positive=True)
+        times = (t1,) if self.observation_times is None else self.observation_times
+        times = check_sequence("observation_times", times, check_number, positive=True, high=t1)
+        if not times or list(times) != sorted(times):
+            raise ValueError(f"observation_times: expected a non-empty sorted list, got {list(times)}")
+        self._normalise("t1", t1)
+        self._normalise("observation_times", times)
+
+
+@_spec
+class ReferenceSpec(Spec):
+    """The solver that makes a dataset's targets.
+
+    - `solver`: a solver name (`"dopri8"`, `"arnoldi"`, ...: `pk.solvers.solver_names()`).
+    - `steps`: fixed steps (Runge–Kutta solvers only, required there).
+    - `depth`, `substeps`: Krylov depth (required) and sub-intervals (Krylov only).
+    - `batch`: pairs solved per vmapped batch.
+    """
+
+    solver: str
+    steps: int | None = None
+    depth: int | None = None
+    substeps: int | None = None
+    batch: int = 16
+
+    def __post_init__(self):
+        self._normalise("solver", check_solver_name(self.solver))
+        krylov = work_parameter(self.solver) == "depth"
+        needed, unused = (("depth",), ("steps",)) if krylov else (("steps",), ("depth", "substeps"))
+        for name in unused:
+            if getattr(self, name) is not None:
+                raise ValueError(f"{name}: the {self.solver} reference does not take {name}")
+        for name in needed:
+            if getattr(self, name) is None:
+                raise ValueError(f"{name}: missing (the {self.solver} reference needs it)")
+        if krylov and self.substeps is None:
+            self._normalise("substeps", 1)
+        for name in ("steps", "depth", "substeps", "batch"):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name), low=1)
+
+    def make_solver(self):
+        """The solver object (`pk.Arnoldi`, `pk.Lanczos` or `pk.Diffrax`)."""
+        options = {name: getattr(self, name) for name in ("steps", "depth", "substeps")}
+        return solver_from_name(self.solver, **{k: v for k, v in options.items() if v is not None})
+
+
+def _random_nodes(spec, shape, key):
+    return jax.random.uniform(key, shape) < spec.fraction
+
+
+def _stripe_nodes(spec, shape, key):
+    every = max(1, int(round(1 / spec.fraction)))  # every k-th line along axis 0
+    lines = (jnp.arange(shape[0]) % every == 0).reshape(-1, *([1] * (len(shape) - 1)))
+    return jnp.broadcast_to(lines, shape)
+
+
+#: sensor layouts by the `mask` of problem files (`full`: every node, no mask)
+MASKS = {"full": None, "random": _random_nodes, "stripes": _stripe_nodes}
+
+
+@_spec
+class ObservationSpec(Spec):
+    """How the targets are observed.
+
+    - `noise_std`: absolute Gaussian noise on the targets (>= 0).
+    - `mask`: one of `MASKS`, per grid node (all state components of a node alike).
+    - `fraction`: the observed fraction for `random` and `stripes`, in `(0, 1]`.
+    """
+
+    noise_std: float = 0.0
+    mask: str = "full"
+    fraction: float = 1.0
+
+    def __post_init__(self):
+        self._normalise("noise_std", check_number("noise_std", self.noise_std, low=0.0))
+        check_choice("mask", self.mask, MASKS)
+        self._normalise("fraction", check_number("fraction", self.fraction, low=0.0, high=1.0))
+        if self.mask != "full" and self.fraction <= 0:
+            raise ValueError("fraction: expected a positive observed fraction")
+
+    def sensor_mask(self, grid: Grid, state_shape, key):
+        """The sensor mask, booleans of `state_shape` (numpy), or None when all is observed."""
+        nodes = MASKS[self.mask]
+        if nodes is None:
+            return None
+        return np.asarray(jnp.broadcast_to(nodes(self, grid.shape, key), tuple(state_shape)))
+
+
+@_spec
+class DatasetSpec(Spec):
+    """A dataset's default size and the fraction of its pairs held out (the first ones)."""
+
+    size: int
+    test_fraction: float = 0.2
+
+    def __post_init__(self):
+        check_int("size", self.size, low=1)
+        self._normalise(
+            "test_fraction", check_number("test_fraction", self.test_fraction, low=0.0, high=1.0)
+        )
