@@ -6,6 +6,9 @@ import time
 from pathlib import Path
 
 from ._io import check_writable_folder
+from .solvers import KRYLOV_SOLVERS
+from .study import DEFAULT_SOLVERS, WEIGHTS
+from .train import OPTIMIZERS
 
 
 class UsageError(Exception):
@@ -20,7 +23,7 @@ def _demo(args):
     check_writable_folder(args.out, "--out")
     result = run_demo(args.out, force=args.force, epochs=args.epochs)
     problem, metrics, seconds = result["problem"], result["metrics"], result["seconds"]
-    rows, cols = problem.grid["shape"]
+    rows, cols = problem.grid.shape
     print(
         f"{problem.name}: learn the wave speed c(x) of u_tt = c^2 lap(u) on a {rows}x{cols} grid "
         f"from {metrics['train_pairs']} snapshot pairs ({metrics['test_pairs']} more held out)"
@@ -44,7 +47,7 @@ def _generate(args):
     from .problems import load_problem
 
     problem = load_problem(args.problem)
-    num = problem.dataset["size"] if args.num is None else args.num
+    num = problem.dataset.size if args.num is None else args.num
     if num < 1:
         raise UsageError(f"--num: expected a positive number of samples, got {num}")
     out = Path(args.out)
@@ -180,8 +183,8 @@ def _workprecision(args):
     print(f"{'solver':28s} {'level':>5s} {'matvecs':>7s} {'seconds':>9s} {'value err':>9s} {'grad err':>9s}")
     for row in result.rows:
         print(
-            f"{row['solver']:28s} {row['level']:5d} {row['matvecs']:7d} {row['seconds']:9.2e} "
-            f"{row['value_error']:9.1e} {row['gradient_error']:9.1e}{'' if row['resolved'] else ' *'}"
+            f"{row.solver:28s} {row.level:5d} {row.matvecs:7d} {row.seconds:9.2e} "
+            f"{row.value_error:9.1e} {row.gradient_error:9.1e}{'' if row.resolved else ' *'}"
         )
     print(result.reference["message"])
     if caught:
@@ -197,22 +200,22 @@ def _bench(args):
     import jax
 
     jax.config.update("jax_enable_x64", True)  # every row of the table is float64
-    from . import study
+    from .study import bench, machine_info
 
     if args.repeats is not None and args.repeats < 1:
         raise UsageError(f"--repeats: expected a positive integer, got {args.repeats}")
     out = Path(args.out)
     check_writable_folder(out, "--out")
-    path = out / study.BENCH_CSV_FILE
+    path = out / bench.CSV_FILE
     if path.exists() and not args.force:  # checked before minutes of measuring, not after
         raise UsageError(f"--out: {path} exists (use --force to replace it)")
-    machine = study.machine_info()
+    machine = machine_info()
     print(f"machine: {machine}")
     start = time.perf_counter()
-    rows = study.run_bench(quick=args.quick, repeats=args.repeats, progress=True)
+    rows = bench.run_bench(quick=args.quick, repeats=args.repeats, progress=True)
     seconds = time.perf_counter() - start
-    print(study.format_bench(rows))
-    path = study.save_bench(rows, out, force=args.force, machine=machine)
+    print(bench.format_bench(rows))
+    path = bench.save_bench(rows, out, force=args.force, machine=machine)
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())  # other work skews every row
     print(f"measured in {seconds:.0f} s (load average now {load}); wrote {path}")
     return 0
@@ -228,8 +231,16 @@ def _int_list(flag, text):
     return values
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with usage errors as one line on stderr (exit code 2), like every other
+    error of the CLI; `--help` shows the usage."""
+
+    def error(self, message):
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="pdekrylov",
         description="PDE inverse problems with Krylov solvers and exact adjoints.",
     )
@@ -257,13 +268,14 @@ def build_parser():
     train.add_argument("--data", required=True, help="dataset folder (from `pdekrylov generate`)")
     train.add_argument("--out", required=True, help="run folder")
     train.add_argument("--solver", default=None,
-                       help="arnoldi, lanczos, or a Diffrax METHOD+ADJOINT such as dopri5+backsolve, "
-                            "tsit5+recursive-checkpoint (default: the problem's)")
+                       help=f"{', '.join(KRYLOV_SOLVERS)}, or a Diffrax METHOD+ADJOINT such as "
+                            "dopri5+backsolve, tsit5+recursive-checkpoint (default: the problem's)")
     train.add_argument("--depth", type=int, default=None, help="Krylov depth")
     train.add_argument("--steps", type=int, default=None, help="fixed steps of a Diffrax solver")
     train.add_argument("--epochs", type=int, default=None, help="total number of epochs")
     train.add_argument("--seed", type=int, default=None, help="seed of the model initialisation")
-    train.add_argument("--optimizer", default=None, help="adam, lbfgs or sobolev-adam")
+    train.add_argument("--optimizer", default=None, choices=list(OPTIMIZERS),
+                       help="the optimiser (default: the problem's)")
     train.add_argument("--lr", type=float, default=None, help="learning rate")
     train.add_argument("--devices", type=int, default=None,
                        help="data parallel over the first N devices (pairs sharded along the batch)")
@@ -278,15 +290,14 @@ def build_parser():
 
     wp = commands.add_parser("workprecision", help="value and gradient error against work, per solver")
     wp.add_argument("problem", help="a problem file, or the name of a shipped problem")
-    wp.add_argument("--solvers", default="arnoldi,lanczos,euler+backsolve,heun+recursive-checkpoint,"
-                    "dopri5+backsolve,tsit5+recursive-checkpoint",
+    wp.add_argument("--solvers", default=",".join(DEFAULT_SOLVERS),
                     help="comma-separated solver names (Krylov, or Diffrax METHOD+ADJOINT)")
     wp.add_argument("--levels", default="1,2,4,8,16,32",
                     help="comma-separated work levels: Krylov depth / number of steps")
     wp.add_argument("--x64", action="store_true", help="run in float64")
     wp.add_argument("--repeats", type=int, default=3, help="best-of-n wall time")
     wp.add_argument("--seed", type=int, default=0, help="seed of the data point and the loss weights")
-    wp.add_argument("--weights", default="uniform", choices=("uniform", "normal", "ones"),
+    wp.add_argument("--weights", default=WEIGHTS[0], choices=WEIGHTS,
                     help="loss weights w of <w, y(t1)> (uniform on [0, 1) as in the paper)")
     wp.add_argument("--reference", default="dopri8", help="reference solver name (checked at 3/4 of its level)")
     wp.add_argument("--reference-level", type=int, default=256, help="steps or depth of the reference")
@@ -307,7 +318,7 @@ def build_parser():
 def main(argv=None):
     """Run the CLI; returns the exit code (0 ok, 1 runtime failure, 2 bad input)."""
     parser = build_parser()
-    args = parser.parse_args(argv)  # argparse itself exits 2 with one usage line
+    args = parser.parse_args(argv)  # a usage error exits 2 with one line (`_Parser`)
     try:
         return args.run(args)
     except (UsageError, ValueError, TypeError, FileExistsError, FileNotFoundError) as error:

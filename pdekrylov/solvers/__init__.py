@@ -8,6 +8,7 @@ from ._krylov import (
     Lanczos as Lanczos,
 )
 from ._names import (
+    KRYLOV_SOLVERS as KRYLOV_SOLVERS,
     check_solver_name as check_solver_name,
     solver_from_name as solver_from_name,
     solver_names as solver_names,

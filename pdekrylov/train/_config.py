@@ -1,22 +1,38 @@
-"""The resolved configuration of a training run: problem defaults, then overrides."""
+"""`TrainConfig`: the one definition of the training options.
+
+Problem files (`[training]`), `pk.train.fit` keywords and the CLI's flags all end up
+here; their names, defaults and checks are this class's fields and `__post_init__`.
+"""
 
 import dataclasses
-import math
 
-from ..problems import LOSSES, MODELS, OPTIMIZERS, Problem
+from .._check import check_choice, check_int, check_number, check_sequence
+from ..fields import LOSSES
 from ..solvers import check_solver_name, solver_from_name
+from ._build import GRID_OPTIMIZERS, MODELS, OPTIMIZERS
 
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
     """Everything that determines a training run (stored in `metrics.json` and checkpoints).
 
-    The fields mirror the `[training]` section of a problem file (see
-    `problems/README.md`), plus the `seed`. Build one with `TrainConfig.from_problem`.
+    - `model`: one of `MODELS` (`"mlp"`, the paper's; `"grid"`, one value per node).
+    - `hidden`: the MLP's hidden widths.
+    - `initial_value`, `smoothness`: the grid model's start value and smoothness weight.
+    - `optimizer`: one of `OPTIMIZERS`; `learning_rate`; `sobolev_length`, the smoothing
+      length of the Sobolev preconditioner.
+    - `epochs`: total epochs (full batch).
+    - `solver`: a solver name; `depth`, `substeps` (Krylov), `steps` (Diffrax).
+    - `loss`: one of `pk.fields.LOSSES`.
+    - `checkpoint_every`, `eval_every`: epochs between checkpoints / evaluations.
+    - `seed`: of the model's initial parameters.
+
+    A problem's `training` is one (its `[training]` section); `from_problem` applies
+    overrides to it, `replace` changes fields. Both validate again.
     """
 
     model: str = "mlp"
-    hidden: tuple = (500, 500)
+    hidden: tuple[int, ...] = (500, 500)
     initial_value: float = 0.01
     smoothness: float = 0.0
     optimizer: str = "adam"
@@ -33,41 +49,40 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self):
-        _check_choice("model", self.model, MODELS)
-        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        _check_choice("loss", self.loss, LOSSES)
+        check_choice("model", self.model, MODELS)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("loss", self.loss, LOSSES)
         object.__setattr__(self, "solver", check_solver_name(self.solver))
-        object.__setattr__(self, "hidden", tuple(self.hidden))
+        object.__setattr__(self, "hidden", check_sequence("hidden", self.hidden, check_int, low=1))
+        if not self.hidden:
+            raise ValueError("hidden: expected at least one layer width")
         for name in ("epochs", "depth", "steps", "substeps", "checkpoint_every", "eval_every"):
-            _check_int(name, getattr(self, name), low=1)
-        _check_int("seed", self.seed, low=0)
-        if not self.hidden or any(isinstance(h, bool) or not isinstance(h, int) or h < 1 for h in self.hidden):
-            raise ValueError(f"hidden: expected positive layer widths, got {self.hidden!r}")
-        for name in ("learning_rate", "sobolev_length"):
-            _check_number(name, getattr(self, name), positive=True)
-        _check_number("smoothness", self.smoothness, low=0.0)
-        _check_number("initial_value", self.initial_value)
-        if self.optimizer.startswith("sobolev") and self.model != "grid":
+            check_int(name, getattr(self, name), low=1)
+        check_int("seed", self.seed, low=0)
+        numbers = {
+            "learning_rate": {"positive": True}, "sobolev_length": {"positive": True},
+            "smoothness": {"low": 0.0}, "initial_value": {},
+        }
+        for name, bounds in numbers.items():
+            object.__setattr__(self, name, check_number(name, getattr(self, name), **bounds))
+        if self.optimizer in GRID_OPTIMIZERS and self.model != "grid":
             raise ValueError(
-                f"optimizer: {self.optimizer!r} preconditions grid fields; use model='grid'"
+                f"optimizer: {self.optimizer!r} preconditions fields on the grid nodes; "
+                f"use model='grid'"
             )
 
     @classmethod
-    def from_problem(cls, problem: Problem, **overrides) -> "TrainConfig":
-        """The problem file's `[training]` defaults with `overrides` (None means default).
+    def from_problem(cls, problem, **overrides) -> "TrainConfig":
+        """The problem's training defaults with `overrides` (None means: the default).
 
         **Raises:** `ValueError` naming an unknown or invalid option.
         """
-        names = {f.name for f in dataclasses.fields(cls)}
-        for key in overrides:
-            if key not in names:
-                raise ValueError(f"{key}: not a training option (options: {', '.join(sorted(names))})")
-        values = {k: v for k, v in problem.training.items() if k in names}
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**values)
+        check_options(overrides)
+        return problem.training.replace(**{k: v for k, v in overrides.items() if v is not None})
 
     def replace(self, **changes) -> "TrainConfig":
         """A copy with some fields changed (validated again)."""
+        check_options(changes)
         return dataclasses.replace(self, **changes)
 
     def as_dict(self) -> dict:
@@ -81,24 +96,13 @@ class TrainConfig:
         return solver_from_name(self.solver, depth=self.depth, steps=self.steps, substeps=self.substeps)
 
 
-def _check_choice(name, value, choices):
-    if value not in choices:
-        raise ValueError(f"{name}: expected one of {list(choices)}, got {value!r}")
+def option_names() -> tuple[str, ...]:
+    """The training options, in order."""
+    return tuple(field.name for field in dataclasses.fields(TrainConfig))
 
 
-def _check_int(name, value, low):
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name}: expected an int, got {value!r}")
-    if value < low:
-        raise ValueError(f"{name}: expected an int >= {low}, got {value}")
-
-
-def _check_number(name, value, positive=False, low=None):
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name}: expected a number, got {value!r}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name}: expected a finite number, got {value!r}")
-    if positive and not value > 0:
-        raise ValueError(f"{name}: expected a positive number, got {value!r}")
-    if low is not None and value < low:
-        raise ValueError(f"{name}: expected a number >= {low}, got {value!r}")
+def check_options(options) -> None:
+    """Raise `ValueError` for a name that is not a training option."""
+    for name in options:
+        if name not in option_names():
+            raise ValueError(f"{name}: not a training option (options: {', '.join(option_names())})")
