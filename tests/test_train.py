@@ -8,6 +8,7 @@ import sys
 import time
 
 import diffrax
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -302,3 +303,26 @@ def test_cli_sigterm_checkpoints_and_resumes(wave, tmp_path):
     assert "--resume" in stderr and "Traceback" not in stderr
     header = train.read_header(out / "checkpoint.eqx")
     assert header["epoch"] >= 4 and len(header["history"]) == header["epoch"]
+
+
+def test_the_pure_step_in_a_plain_loop_is_fit(wave, wave_run):
+    """`fit` is a driver: `make_training`'s step, called in a loop of one's own on the
+    same pairs, gives the same losses and parameters bit for bit."""
+    problem, dataset, _ = wave
+    config = train.TrainConfig.from_problem(problem)
+    training = train.make_training(problem, config, dataset.inputs.dtype)
+    n = dataset.num_test
+    pairs = train.Pairs(jnp.asarray(dataset.inputs[n:]), jnp.asarray(dataset.targets[n:]), None)
+    state = training.init(training.initial_params)
+    assert isinstance(state, train.TrainState)
+    step = eqx.filter_jit(training.step)
+    losses = []
+    for _ in range(config.epochs):
+        state, loss, evaluations = step(state, pairs)
+        losses.append(float(loss))
+        assert int(evaluations) == 1  # Adam: one evaluation per step
+    assert losses == [h["train_loss"] for h in wave_run.metrics["history"]]
+    final = eqx.filter(wave_run.model, eqx.is_inexact_array)
+    assert all(jnp.array_equal(a, b) for a, b in zip(jax.tree.leaves(state.params), jax.tree.leaves(final)))
+    evaluation = training.evaluate(state.params, dataset.coefficient, train=pairs)
+    assert float(evaluation["parameter_rmse"]) == wave_run.metrics["parameter_rmse"]

@@ -11,13 +11,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-import optax.tree_utils as otu
 
-from .. import fields
 from .._solve import solve
-from ..data import Dataset, make_operator
-from ..problems import Problem, load_problem
+from ..data import Dataset
+from ..problems import Problem, load_problem, problem_from_dict
 from . import _report
 from ._checkpoint import CheckpointError, load_checkpoint, read_header, save_checkpoint
 from ._config import TrainConfig
@@ -30,7 +27,7 @@ from ._parallel import (
     shard_pairs,
     synchronize_processes,
 )
-from ._precondition import sobolev_preconditioner
+from ._step import Pairs, Training, make_training
 
 CHECKPOINT_FILE, METRICS_FILE = "checkpoint.eqx", "metrics.json"
 
@@ -121,10 +118,10 @@ def fit(
     if not resume and out is not None and out.exists() and any(out.iterdir()) and not force:
         raise FileExistsError(f"{out} exists (use --force to replace it, or --resume to continue)")
 
-    run = _Run(problem, dataset, config, make_mesh(devices))
+    session = _start_session(problem, dataset, config, make_mesh(devices))
     # several processes: all have checked `out` before process 0 writes into it
     synchronize_processes("pdekrylov.train.fit: options checked")
-    state = run.initial_state()
+    state = session.training.init(session.training.initial_params)
     history = []
     if header is not None:
         if header.get("dataset_sha256") != dataset.metadata.get("sha256"):
@@ -133,274 +130,211 @@ def fit(
         history = header["history"]
     elif out is not None:
         out.mkdir(parents=True, exist_ok=True)
-        run.save(out, state, history)  # epoch 0: there is always a good checkpoint to keep
+        _save(session, out, state, history)  # epoch 0: there is always a good checkpoint to keep
 
-    state = replicate(state, run.mesh)
+    state = replicate(state, session.mesh)
     with _terminate_as_interrupt():
-        state, history = run.loop(state, history, out, progress, callback)
-    metrics = run.metrics(state, history)
+        state, history = _loop(session, state, history, out, progress, callback)
+    metrics = _metrics(session, state, history)
     if out is not None:
-        run.save(out, state, history)
-        if run.writes_files:
-            _report.write_run_report(out, metrics, problem, dataset.grid, dataset.coefficient, run.field(state))
-    return TrainResult(run.model(state), metrics, out)
+        _save(session, out, state, history)
+        if session.writes_files:
+            field = session.training.field(state.params)
+            _report.write_run_report(out, metrics, problem, dataset.grid, dataset.coefficient, field)
+    return TrainResult(eqx.combine(state.params, session.training.static), metrics, out)
 
 
 def check_dataset_matches(problem: Problem, dataset: Dataset):
     """Refuse a dataset generated for another grid, PDE or observation times."""
-    made_for = dataset.metadata.get("problem", {})
+    stored = dataset.metadata.get("problem", {})
+    made_for = problem_from_dict(stored, where="dataset metadata")
     checks = {
-        "grid": (made_for.get("grid"), problem.grid),
-        "pde": (made_for.get("pde"), problem.pde),
-        "observation times": (
-            made_for.get("time", {}).get("observation_times"),
-            problem.time["observation_times"],
-        ),
-        "t1": (made_for.get("time", {}).get("t1"), problem.time["t1"]),
+        "grid": (made_for.grid, problem.grid),
+        "pde": (made_for.pde, problem.pde),
+        "observation times": (made_for.time.observation_times, problem.time.observation_times),
+        "t1": (made_for.time.t1, problem.time.t1),
     }
     for what, (theirs, ours) in checks.items():
         if theirs != ours:
             raise ValueError(
-                f"dataset: made for problem {made_for.get('name')!r} with {what} {theirs}, "
-                f"but problem {problem.name!r} has {ours}"
+                f"dataset: made for problem {made_for.name!r} with {what} {_shown(theirs)}, "
+                f"but problem {problem.name!r} has {_shown(ours)}"
             )
 
 
-def make_model(config: TrainConfig, grid, dtype, key):
-    """The field model a configuration names, with parameters of `dtype`."""
-    if config.model == "mlp":
-        model = fields.MLP(grid.ndim, config.hidden, key=key)
-    else:
-        model = fields.GridField(jnp.full(grid.shape, config.initial_value), config.smoothness)
-    return jax.tree.map(lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, model)
+def _shown(value):
+    return value.as_dict() if hasattr(value, "as_dict") else value
 
 
-def make_optimizer(config: TrainConfig, grid):
-    """The optax optimiser a configuration names (Adam, L-BFGS, or Sobolev-preconditioned Adam)."""
-    if config.optimizer == "adam":
-        return optax.adam(config.learning_rate)
-    if config.optimizer == "lbfgs":
-        # learning rate scales the first (unscaled) step; the zoom line search does the rest
-        return optax.lbfgs(learning_rate=None if config.learning_rate >= 1 else config.learning_rate)
-    return optax.chain(sobolev_preconditioner(grid, config.sobolev_length), optax.adam(config.learning_rate))
+class _Session(NamedTuple):
+    """What the driver holds for one run: the pure functions, jitted, and the data.
 
-
-class _Run:
-    """One training run's fixed parts: data on device(s), solver, jitted step and evaluation.
-
-    Every split is a tuple `(inputs, targets, mask)`: the pairs (sharded over `mesh`, if
-    any, after padding) and the loss mask (the sensor mask, times zero for padded pairs).
+    Every split is a `Pairs` sharded over `mesh` (if any) after padding; `layouts` says
+    how many pairs each split has and how many padded copies.
     """
 
-    def __init__(self, problem, dataset, config, mesh=None):
-        self.problem, self.config, self.grid, self.mesh = problem, config, dataset.grid, mesh
-        dtype = jnp.dtype(dataset.inputs.dtype)
-        if dtype == jnp.float64 and not jax.config.jax_enable_x64:
-            raise ValueError(
-                "dataset: its arrays are float64 but JAX runs in float32; enable float64 first "
-                "(jax.config.update('jax_enable_x64', True)) or generate the dataset in float32"
-            )
-        self.dtype = dtype
-        n = dataset.num_test
-        if n >= len(dataset.inputs):
-            raise ValueError(f"dataset: no training pairs ({len(dataset.inputs)} pairs, {n} of them test)")
-        self.layouts = {}
-        self.first_input = np.asarray(dataset.inputs[n])  # local: counting matvecs needs no mesh
-        self.train = self._split("train", dataset.inputs[n:], dataset.targets[n:], dataset.mask)
-        self.test = self.clean_test = None
-        if n:
-            self.test = self._split("test", dataset.inputs[:n], dataset.targets[:n], dataset.mask)
-            if dataset.clean_targets is not None:  # the test inputs and mask, other targets
-                clean = pad_pairs(dataset.clean_targets[:n], self.layouts["test"])
-                self.clean_test = (self.test[0], shard_pairs(clean, self.mesh), self.test[2])
-        # in a multi-process run (jax.distributed) every process trains, one writes
-        self.writes_files = jax.process_index() == 0
-        self.true_field = jnp.asarray(dataset.coefficient, dtype)
-        self.dataset_sha256 = dataset.metadata.get("sha256")
-        self.solver = config.make_solver()
-        self.loss_fn = fields.LOSSES[config.loss]
-        self.optimizer = make_optimizer(config, self.grid)
-        model = make_model(config, self.grid, dtype, jax.random.PRNGKey(config.seed))
-        self.initial_params, self.static = eqx.partition(model, eqx.is_inexact_array)
-        self.matvecs_per_solve = self._count_matvecs(model)
-        self._step = eqx.filter_jit(self._step_impl)
-        self._evaluate_jit = eqx.filter_jit(self._evaluate_all)
+    problem: Problem
+    config: TrainConfig
+    training: Training
+    step: object  # jitted `training.step`
+    evaluate: object  # jitted `training.evaluate`
+    train: Pairs
+    test: Pairs | None
+    clean_test: Pairs | None
+    layouts: dict
+    true_field: jax.Array
+    mesh: object
+    dtype: object
+    dataset_sha256: str | None
+    matvecs_per_solve: int
+    writes_files: bool
 
-    def _split(self, name, inputs, targets, sensor_mask):
-        layout = padding(len(inputs), self.mesh)
-        self.layouts[name] = layout
-        mask = pair_weights(layout, sensor_mask, np.ndim(targets), targets.dtype)
-        inputs, targets = (shard_pairs(pad_pairs(a, layout), self.mesh) for a in (inputs, targets))
-        return inputs, targets, None if mask is None else replicate(jnp.asarray(mask), self.mesh)
 
-    # -- state: {"params", "opt_state"} is what checkpoints hold -------------------------
-    def initial_state(self):
-        params = self.initial_params
-        # strongly typed from the start: optax's line-search counters begin weakly typed
-        # and would otherwise make the second epoch compile the step again
-        opt_state = jax.tree.map(
-            lambda x: jnp.asarray(x, dtype=x.dtype) if eqx.is_array(x) else x, self.optimizer.init(params)
+def _start_session(problem, dataset, config, mesh) -> _Session:
+    dtype = jnp.dtype(dataset.inputs.dtype)
+    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+        raise ValueError(
+            "dataset: its arrays are float64 but JAX runs in float32; enable float64 first "
+            "(jax.config.update('jax_enable_x64', True)) or generate the dataset in float32"
         )
-        return {"params": params, "opt_state": opt_state}
+    n = dataset.num_test
+    if n >= len(dataset.inputs):
+        raise ValueError(f"dataset: no training pairs ({len(dataset.inputs)} pairs, {n} of them test)")
+    layouts = {}
 
-    def model(self, state):
-        return eqx.combine(state["params"], self.static)
+    def split(name, inputs, targets):
+        layout = padding(len(inputs), mesh)
+        layouts[name] = layout
+        mask = pair_weights(layout, dataset.mask, np.ndim(targets), targets.dtype)
+        inputs, targets = (shard_pairs(pad_pairs(a, layout), mesh) for a in (inputs, targets))
+        return Pairs(inputs, targets, None if mask is None else replicate(jnp.asarray(mask), mesh))
 
-    def field(self, state):
-        return self.model(state)(self.grid)
+    train = split("train", dataset.inputs[n:], dataset.targets[n:])
+    test = clean_test = None
+    if n:
+        test = split("test", dataset.inputs[:n], dataset.targets[:n])
+        if dataset.clean_targets is not None:  # the test inputs and mask, other targets
+            clean = shard_pairs(pad_pairs(dataset.clean_targets[:n], layouts["test"]), mesh)
+            clean_test = test._replace(targets=clean)
+    training = make_training(problem, config, dtype)
+    return _Session(
+        problem=problem, config=config, training=training,
+        step=eqx.filter_jit(training.step), evaluate=eqx.filter_jit(training.evaluate),
+        train=train, test=test, clean_test=clean_test, layouts=layouts,
+        true_field=replicate(jnp.asarray(dataset.coefficient, dtype), mesh), mesh=mesh, dtype=dtype,
+        dataset_sha256=dataset.metadata.get("sha256"),
+        matvecs_per_solve=_count_matvecs(problem, config, training, np.asarray(dataset.inputs[n])),
+        # in a multi-process run (jax.distributed) every process trains, one writes
+        writes_files=jax.process_index() == 0,
+    )
 
-    # -- numerics -------------------------------------------------------------------------
-    def _predict(self, field, inputs):
-        operator = make_operator(self.problem, field)
-        t1, times = self.problem.time["t1"], self.problem.time["observation_times"]
-        return jax.vmap(lambda y0: solve(operator, y0, t1, self.solver, saveat=times).ys)(inputs)
 
-    def _objective(self, params, inputs, targets, mask):
-        model = eqx.combine(params, self.static)
-        field = model(self.grid)
-        value = self.loss_fn(self._predict(field, inputs), targets, mask)
-        if isinstance(model, fields.GridField) and model.smoothness > 0:
-            value = value + model.regularisation(self.grid)
-        return value
+def _count_matvecs(problem, config, training, y0) -> int:
+    """Forward matvecs of one solve (the same for every pair: fixed depth / steps)."""
+    solver, t1, times = config.make_solver(), problem.time.t1, list(problem.time.observation_times)
 
-    def _step_impl(self, state, inputs, targets, mask):
-        params, opt_state = state["params"], state["opt_state"]
-        objective = lambda p: self._objective(p, inputs, targets, mask)  # noqa: E731
-        if self.config.optimizer == "lbfgs":
-            # reuses the value and gradient the line search already computed
-            value, grads = optax.value_and_grad_from_state(objective)(params, state=opt_state)
-            updates, opt_state = self.optimizer.update(
-                grads, opt_state, params, value=value, grad=grads, value_fn=objective
-            )
-            evaluations = 1 + otu.tree_get(opt_state, "num_linesearch_steps")
-        else:
-            value, grads = jax.value_and_grad(objective)(params)
-            updates, opt_state = self.optimizer.update(grads, opt_state, params)
-            evaluations = jnp.ones((), int)
-        params = optax.apply_updates(params, updates)
-        return {"params": params, "opt_state": opt_state}, value, evaluations
+    def stats(params):
+        return solve(problem.operator(training.field(params)), y0, t1, solver, saveat=times).stats
 
-    def _evaluate(self, params, include_train=True):
-        """Losses on every split and the parameter error, at `params`.
+    return int(eqx.filter_jit(stats)(training.initial_params)["num_matvecs"])
 
-        `include_train=False` leaves out the training loss (the history records the one
-        each epoch computes anyway, at the parameters before its update). One jitted
-        program evaluates every split; the pairs are its arguments, not constants it
-        closes over (arrays spread over several processes cannot be closed over).
-        """
-        train = self.train if include_train else None
-        return self._evaluate_jit(params, train, self.test, self.clean_test)
 
-    def _evaluate_all(self, params, train, test, clean_test):
-        results = {"train_loss": self._objective(params, *train)} if train is not None else {}
-        for name, pairs in (("test_loss", test), ("clean_test_loss", clean_test)):
-            if pairs is not None:
-                results[name] = self._data_loss(params, *pairs)
-        results["parameter_rmse"] = self._parameter_error(params)
-        return results
-
-    def _data_loss(self, params, inputs, targets, mask):
-        field = eqx.combine(params, self.static)(self.grid)
-        return self.loss_fn(self._predict(field, inputs), targets, mask)
-
-    def _parameter_error(self, params):
-        """The paper's parameter metric: relative MSE between |c_learned| and |c_true|."""
-        field = eqx.combine(params, self.static)(self.grid)
-        return fields.relative_mse(jnp.abs(field), jnp.abs(self.true_field))
-
-    def _count_matvecs(self, model):
-        """Forward matvecs of one solve (the same for every pair: fixed depth / steps)."""
-        return int(eqx.filter_jit(self._solve_stats)(model)["num_matvecs"])
-
-    def _solve_stats(self, model):
-        operator = make_operator(self.problem, model(self.grid))
-        t1, times = self.problem.time["t1"], self.problem.time["observation_times"]
-        return solve(operator, self.first_input, t1, self.solver, saveat=times).stats
-
-    # -- the loop -------------------------------------------------------------------------
-    def loop(self, state, history, out, progress, callback):
-        config, start = self.config, len(history)
-        bar = _progress_bar(start, config.epochs, progress and self.writes_files)
-        elapsed = history[-1]["elapsed"] if history else 0.0
-        last_saved = start
-        try:
-            for epoch in range(start + 1, config.epochs + 1):
-                began = time.perf_counter()
-                new_state, loss, evaluations = self._step(state, *self.train)
-                loss = float(loss)  # waits for the step
-                seconds = time.perf_counter() - began
-                if not math.isfinite(loss):
-                    saved = f"{out / CHECKPOINT_FILE} keeps epoch {last_saved}" if out else "nothing saved"
-                    raise TrainingError(f"non-finite training loss ({loss}) at epoch {epoch}; stopped, {saved}")
-                state, elapsed = new_state, elapsed + seconds
-                entry = {
-                    "epoch": epoch,
-                    "train_loss": loss,
-                    "seconds": seconds,
-                    "elapsed": elapsed,
-                    "evaluations": int(evaluations),
-                    "includes_compile": epoch == start + 1,
-                }
-                if epoch % config.eval_every == 0 or epoch == config.epochs:
-                    evaluation = self._evaluate(state["params"], include_train=False)
-                    entry.update({k: float(v) for k, v in evaluation.items()})
-                history = [*history, entry]
-                bar.update(1)
-                bar.set_postfix(loss=f"{loss:.3e}")
-                if out is not None and epoch % config.checkpoint_every == 0:
-                    self.save(out, state, history)
-                    last_saved = epoch
-                if callback is not None:
-                    callback(epoch, loss)
-        except KeyboardInterrupt:
-            if out is not None:
-                self.save(out, state, history)
-            bar.close()
-            where = f"; checkpoint in {out / CHECKPOINT_FILE}, continue with --resume" if out else ""
-            raise TrainingInterrupted(f"training interrupted after epoch {len(history)}{where}") from None
+def _loop(session, state, history, out, progress, callback):
+    """Epochs from `len(history) + 1` to `config.epochs`: step, record, evaluate, save."""
+    config, start = session.config, len(history)
+    bar = _progress_bar(start, config.epochs, progress and session.writes_files)
+    elapsed = history[-1]["elapsed"] if history else 0.0
+    last_saved = start
+    try:
+        for epoch in range(start + 1, config.epochs + 1):
+            began = time.perf_counter()
+            new_state, loss, evaluations = session.step(state, session.train)
+            loss = float(loss)  # waits for the step
+            seconds = time.perf_counter() - began
+            if not math.isfinite(loss):
+                saved = f"{out / CHECKPOINT_FILE} keeps epoch {last_saved}" if out else "nothing saved"
+                raise TrainingError(f"non-finite training loss ({loss}) at epoch {epoch}; stopped, {saved}")
+            state, elapsed = new_state, elapsed + seconds
+            entry = {
+                "epoch": epoch,
+                "train_loss": loss,
+                "seconds": seconds,
+                "elapsed": elapsed,
+                "evaluations": int(evaluations),
+                "includes_compile": epoch == start + 1,
+            }
+            if epoch % config.eval_every == 0 or epoch == config.epochs:
+                # the training loss is the one this epoch computed, before its update
+                entry.update(_evaluate(session, state, include_train=False))
+            history = [*history, entry]
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss:.3e}")
+            if out is not None and epoch % config.checkpoint_every == 0:
+                _save(session, out, state, history)
+                last_saved = epoch
+            if callback is not None:
+                callback(epoch, loss)
+    except KeyboardInterrupt:
+        if out is not None:
+            _save(session, out, state, history)
         bar.close()
-        return state, history
+        where = f"; checkpoint in {out / CHECKPOINT_FILE}, continue with --resume" if out else ""
+        raise TrainingInterrupted(f"training interrupted after epoch {len(history)}{where}") from None
+    bar.close()
+    return state, history
 
-    def save(self, out, state, history):
-        if not self.writes_files:
-            return
-        header = {
-            "epoch": len(history),
-            "config": self.config.as_dict(),
-            "problem": self.problem.name,
-            "dataset_sha256": self.dataset_sha256,
-            "history": history,
-        }
-        save_checkpoint(out / CHECKPOINT_FILE, state, header)
-        _report.write_metrics(out / METRICS_FILE, self.metrics(state, history, evaluate=False))
 
-    def metrics(self, state, history, evaluate=True):
-        """The `metrics.json` content for the current state."""
-        timed = [h["seconds"] for h in history if not h["includes_compile"]]
-        evaluations = [h["evaluations"] for h in history]
-        final = {}
-        if evaluate:
-            final = {k: float(v) for k, v in self._evaluate(state["params"]).items()}
-        elif history and "parameter_rmse" in history[-1]:
-            final = {k: history[-1][k] for k in ("train_loss", "test_loss", "parameter_rmse") if k in history[-1]}
-        return {
-            "problem": self.problem.name,
-            "epochs": len(history),
-            "solver": self.config.solver,
-            "matvecs_per_solve": self.matvecs_per_solve,
-            # padded copies are solved too: they are work done
-            "matvecs_per_epoch": self.matvecs_per_solve * len(self.train[0]) * float(np.mean(evaluations or [1])),
-            "seconds_per_epoch": float(np.mean(timed)) if timed else None,
-            "seconds_per_epoch_std": float(np.std(timed)) if timed else None,
-            "train_pairs": self.layouts["train"].pairs,
-            "test_pairs": self.layouts["test"].pairs if self.test is not None else 0,
-            "devices": 1 if self.mesh is None else int(self.mesh.devices.size),
-            "padded_pairs": {name: layout.extra for name, layout in self.layouts.items()},
-            "dtype": str(self.dtype),
-            "config": self.config.as_dict(),
-            **final,
-            "history": history,
-        }
+def _evaluate(session, state, include_train=True) -> dict:
+    """Losses on every split and the parameter error, as floats (one jitted program; the
+    pairs are its arguments: arrays spread over several processes cannot be closed over)."""
+    train = session.train if include_train else None
+    results = session.evaluate(state.params, session.true_field, train, session.test, session.clean_test)
+    return {name: float(value) for name, value in results.items()}
+
+
+def _save(session, out, state, history):
+    if not session.writes_files:
+        return
+    header = {
+        "epoch": len(history),
+        "config": session.config.as_dict(),
+        "problem": session.problem.name,
+        "dataset_sha256": session.dataset_sha256,
+        "history": history,
+    }
+    save_checkpoint(out / CHECKPOINT_FILE, state, header)
+    _report.write_metrics(out / METRICS_FILE, _metrics(session, state, history, evaluate=False))
+
+
+def _metrics(session, state, history, evaluate=True) -> dict:
+    """The `metrics.json` content for the current state."""
+    timed = [h["seconds"] for h in history if not h["includes_compile"]]
+    evaluations = [h["evaluations"] for h in history]
+    final = {}
+    if evaluate:
+        final = _evaluate(session, state)
+    elif history and "parameter_rmse" in history[-1]:
+        final = {k: history[-1][k] for k in ("train_loss", "test_loss", "parameter_rmse") if k in history[-1]}
+    layouts = session.layouts
+    return {
+        "problem": session.problem.name,
+        "epochs": len(history),
+        "solver": session.config.solver,
+        "matvecs_per_solve": session.matvecs_per_solve,
+        # padded copies are solved too: they are work done
+        "matvecs_per_epoch": session.matvecs_per_solve * len(session.train.inputs)
+        * float(np.mean(evaluations or [1])),
+        "seconds_per_epoch": float(np.mean(timed)) if timed else None,
+        "seconds_per_epoch_std": float(np.std(timed)) if timed else None,
+        "train_pairs": layouts["train"].pairs,
+        "test_pairs": layouts["test"].pairs if session.test is not None else 0,
+        "devices": 1 if session.mesh is None else int(session.mesh.devices.size),
+        "padded_pairs": {name: layout.extra for name, layout in layouts.items()},
+        "dtype": str(session.dtype),
+        "config": session.config.as_dict(),
+        **final,
+        "history": history,
+    }
 
 
 def _resumed_config(header, config, overrides) -> TrainConfig:

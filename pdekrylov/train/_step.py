@@ -1,0 +1,148 @@
+"""The pure parts of training: a state, a loss and a step built from the configuration.
+
+In the spirit of optax's `init`/`update`: `make_training(problem, config, dtype)` returns
+a `Training` whose functions are pure (the pairs are arguments, nothing is closed over
+but the problem, the solver and the model's static part), so they can be jitted, vmapped
+or called from a user's own loop. `pk.train.fit` is the driver around them.
+"""
+
+from collections.abc import Callable
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+import optax.tree_utils as otu
+from jaxtyping import Array, PyTree
+
+from .. import fields
+from .._solve import solve
+from ._build import LINE_SEARCH_OPTIMIZERS, make_model, make_optimizer
+
+
+class Pairs(NamedTuple):
+    """Training or test pairs: initial states, observed states, and the loss mask.
+
+    - `inputs`: `(M, *state_shape)`.
+    - `targets`: `(M, T, *state_shape)`, at the observation times.
+    - `mask`: weights broadcastable to `targets` (the sensor mask, zero for padded
+      pairs), or None (every entry counts).
+    """
+
+    inputs: Array
+    targets: Array
+    mask: Array | None
+
+
+class TrainState(eqx.Module):
+    """What training updates and checkpoints hold: the optimiser state and the parameters.
+
+    `opt_state` comes first so the checkpoint leaves keep the order of version 0.1's
+    `{"opt_state", "params"}` dict (sorted keys): those checkpoints still resume.
+    """
+
+    opt_state: PyTree
+    params: PyTree
+
+
+class Training(NamedTuple):
+    """A training run's pure functions (from `make_training`).
+
+    - `initial_params`: the model's parameters at the start (its arrays).
+    - `static`: the rest of the model; `eqx.combine(params, static)` is the model.
+    - `init(params) -> TrainState`.
+    - `step(state, pairs) -> (state, loss, evaluations)`: one full-batch optimiser step;
+      `loss` is the objective at the parameters before the step, `evaluations` the
+      objective's evaluations it took (more than one with a line search).
+    - `objective(params, pairs)`: the data loss plus the model's regulariser.
+    - `data_loss(params, pairs)`: the loss between predictions and targets alone.
+    - `field(params)`: the coefficient field on the grid.
+    - `evaluate(params, true_field, train, test, clean_test)`: a dict of the objective on
+      `train`, the data loss on `test` and `clean_test` (each left out when None) and
+      `parameter_rmse`, the paper's relative MSE between `|field|` and `|true_field|`.
+    """
+
+    initial_params: PyTree
+    static: PyTree
+    init: Callable
+    step: Callable
+    objective: Callable
+    data_loss: Callable
+    field: Callable
+    evaluate: Callable
+
+
+def make_training(problem, config, dtype) -> Training:
+    """The pure training functions of `config` for `problem`.
+
+    **Arguments:**
+
+    - `problem`: a `pk.problems.Problem` (its grid, PDE and observation times).
+    - `config`: a `TrainConfig`.
+    - `dtype`: the floating dtype of the parameters (the dataset's).
+
+    **Returns:** a `Training`.
+    """
+    grid, t1 = problem.grid, problem.time.t1
+    times = list(problem.time.observation_times)
+    solver = config.make_solver()
+    loss_fn = fields.LOSSES[config.loss]
+    optimizer = make_optimizer(config, grid)
+    model = make_model(config, grid, dtype, jax.random.PRNGKey(config.seed))
+    initial_params, static = eqx.partition(model, eqx.is_inexact_array)
+
+    def field(params):
+        return eqx.combine(params, static)(grid)
+
+    def predict(params, inputs):
+        operator = problem.operator(field(params))
+        return jax.vmap(lambda y0: solve(operator, y0, t1, solver, saveat=times).ys)(inputs)
+
+    def data_loss(params, pairs):
+        return loss_fn(predict(params, pairs.inputs), pairs.targets, pairs.mask)
+
+    def objective(params, pairs):
+        value = data_loss(params, pairs)
+        model = eqx.combine(params, static)
+        if isinstance(model, fields.GridField) and model.smoothness > 0:
+            value = value + model.regularisation(grid)
+        return value
+
+    def init(params):
+        # strongly typed from the start: optax's line-search counters begin weakly typed
+        # and would otherwise make the second epoch compile the step again
+        opt_state = jax.tree.map(
+            lambda x: jnp.asarray(x, dtype=x.dtype) if eqx.is_array(x) else x, optimizer.init(params)
+        )
+        return TrainState(opt_state=opt_state, params=params)
+
+    def gradient_step(state, pairs):
+        value, grads = jax.value_and_grad(objective)(state.params, pairs)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        return _updated(state, updates, opt_state), value, jnp.ones((), int)
+
+    def line_search_step(state, pairs):
+        evaluate_at = lambda p: objective(p, pairs)  # noqa: E731
+        # reuses the value and gradient the previous line search already computed
+        value, grads = optax.value_and_grad_from_state(evaluate_at)(state.params, state=state.opt_state)
+        updates, opt_state = optimizer.update(
+            grads, state.opt_state, state.params, value=value, grad=grads, value_fn=evaluate_at
+        )
+        evaluations = 1 + otu.tree_get(opt_state, "num_linesearch_steps")
+        return _updated(state, updates, opt_state), value, evaluations
+
+    def evaluate(params, true_field, train=None, test=None, clean_test=None):
+        results = {} if train is None else {"train_loss": objective(params, train)}
+        for name, pairs in (("test_loss", test), ("clean_test_loss", clean_test)):
+            if pairs is not None:
+                results[name] = data_loss(params, pairs)
+        results["parameter_rmse"] = fields.relative_mse(jnp.abs(field(params)), jnp.abs(true_field))
+        return results
+
+    step = line_search_step if config.optimizer in LINE_SEARCH_OPTIMIZERS else gradient_step
+    return Training(initial_params, static, init, step, objective, data_loss, field, evaluate)
+
+
+def _updated(state, updates, opt_state):
+    return TrainState(opt_state=opt_state, params=optax.apply_updates(state.params, updates))
