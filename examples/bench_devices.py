@@ -67,7 +67,7 @@ def main():
         configurations.append(("2 processes (jax.distributed)", "processes", 2))
 
     import pdekrylov as pk
-    from _benchmarking import machine_info
+    from pdekrylov.study import machine_info
 
     print(f"machine: {machine_info()}")
     problem = pk.problems.load_problem(args.problem)

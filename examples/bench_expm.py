@@ -28,7 +28,7 @@ jax.config.update("jax_enable_x64", True)
 
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
-from _benchmarking import best_times, machine_info, max_relative_difference  # noqa: E402
+from pdekrylov.study import best_times, machine_info, max_relative_difference  # noqa: E402
 
 import pdekrylov as pk  # noqa: E402
 from pdekrylov.krylov import _funm  # noqa: E402

@@ -57,7 +57,7 @@ import numpy as np  # noqa: E402
 from jax import lax  # noqa: E402
 
 import pdekrylov as pk  # noqa: E402
-from _benchmarking import machine_info, max_relative_difference  # noqa: E402
+from pdekrylov.study import machine_info, max_relative_difference  # noqa: E402
 
 #: packages whose versions the report header lists
 PACKAGES = ("jax", "pdekrylov")

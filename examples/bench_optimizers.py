@@ -53,12 +53,12 @@ import jax
 import jax.numpy as jnp
 
 import pdekrylov as pk
-from _benchmarking import machine_info
+from pdekrylov.study import machine_info
 
 #: packages whose versions the report header lists
 PACKAGES = ("jax", "optax", "equinox", "pdekrylov")
 PROBLEMS = ("wave-small", "diffusion-small")
-GRID_OPTIMIZERS = ("adam", "lbfgs", "sobolev-adam")
+GRID_OPTIMIZERS = tuple(pk.train.OPTIMIZERS)  # every optimiser works on a grid model
 DEFAULT_CSV = Path(__file__).parent / "results" / "bench_optimizers.csv"
 
 #: the learning-rate sweeps, per problem and (model, optimizer); L-BFGS uses its line search
@@ -103,7 +103,7 @@ def parse_args():
 def methods_of(problem):
     """The (model, optimizer) pairs to compare: the grid optimisers, then the default."""
     methods = [("grid", optimizer) for optimizer in GRID_OPTIMIZERS]
-    default = (problem.training["model"], problem.training["optimizer"])
+    default = (problem.training.model, problem.training.optimizer)
     if default not in methods:
         methods.append(default)
     return methods
@@ -243,17 +243,17 @@ def write_csv(rows, path):
 def benchmark_problem(name, args):
     """Generate the dataset, run every method's sweep; returns (best rows, all runs)."""
     problem = pk.problems.load_problem(name)
-    dataset = pk.data.generate(problem, problem.dataset["size"], jax.random.PRNGKey(0))
+    dataset = pk.data.generate(problem, problem.dataset.size, jax.random.PRNGKey(0))
     epochs = args.epochs or (20 if args.quick else 100)
     start = start_parameter_rmse(problem, dataset)
     target = args.target_fraction * start
     training = problem.training
     print(
         f"\n{name}: {len(dataset.inputs)} pairs ({dataset.num_test} test), dtype {dataset.inputs.dtype}, "
-        f"solver {training['solver']} depth {training['depth']}, loss {training['loss']}, "
+        f"solver {training.solver} depth {training.depth}, loss {training.loss}, "
         f"{epochs} epochs, grid start value "
-        f"{pk.train.TrainConfig.from_problem(problem).initial_value}, sobolev_length "
-        f"{training['sobolev_length']}; start parameter RMSE {start:.3e}, target "
+        f"{training.initial_value}, sobolev_length "
+        f"{training.sobolev_length}; start parameter RMSE {start:.3e}, target "
         f"{args.target_fraction:g} x that = {target:.3e} (the MLP starts from its random "
         "initialisation instead)",
         flush=True,

@@ -20,7 +20,6 @@ V100 numbers beside ours and the goals checked.
 
 import argparse
 import csv
-import dataclasses
 import statistics
 import time
 from pathlib import Path
@@ -28,7 +27,7 @@ from pathlib import Path
 import jax
 
 import pdekrylov as pk
-from _benchmarking import machine_info
+from pdekrylov.study import machine_info
 
 #: (solver name, work option) in the paper's matched-work configuration
 SOLVERS = [
@@ -54,10 +53,9 @@ SCALES = {
 def scaled_problem(grid_points: int, pairs: int):
     """The shipped `wave-paper` problem on a `grid_points`² grid with `pairs` pairs."""
     problem = pk.problems.load_problem("wave-paper")
-    return dataclasses.replace(
-        problem,
-        grid={**problem.grid, "shape": [grid_points, grid_points]},
-        dataset={**problem.dataset, "size": pairs},
+    return problem.replace(
+        grid=pk.Grid((grid_points, grid_points), problem.grid.lower, problem.grid.upper),
+        dataset=problem.dataset.replace(size=pairs),
     )
 
 
@@ -139,7 +137,7 @@ def main():
     problem = scaled_problem(scale["grid"], scale["pairs"])
     print(
         f"wave-paper at {scale['grid']}x{scale['grid']}, {scale['pairs']} pairs, {scale['epochs']} epochs, "
-        f"{scale['seeds']} seeds, MLP {problem.training['hidden']}, Adam {scale['lr']:g}, float32",
+        f"{scale['seeds']} seeds, MLP {list(problem.training.hidden)}, Adam {scale['lr']:g}, float32",
         flush=True,
     )
     start = time.perf_counter()

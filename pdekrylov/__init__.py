@@ -37,16 +37,7 @@ from .solvers import (  # noqa: E402
     Lanczos as Lanczos,
 )
 
-# layer 4: datasets and field models (they use the layers above only through pk.solve)
+# layer 4: problems, datasets, field models, training and studies (they use the layers
+# above only through pk.solve); pk.study.bench, the performance table, loads on first use
 from . import data as data, fields as fields, grf as grf, problems as problems  # noqa: E402
-from . import train as train  # noqa: E402
-
-
-def __getattr__(name: str):
-    """`pk.study` is imported on first use: the studies and benchmarks (SciPy's sparse
-    module, the timing harness) are not needed to solve or train."""
-    if name == "study":
-        import importlib
-
-        return importlib.import_module(".study", __name__)
-    raise AttributeError(f"module 'pdekrylov' has no attribute {name!r}")
+from . import study as study, train as train  # noqa: E402

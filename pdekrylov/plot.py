@@ -74,20 +74,21 @@ def workprecision_figure(rows):
 
     **Arguments:**
 
-    - `rows`: dicts with `solver`, `seconds`, `matvecs`, `value_error`, `gradient_error`
-      (the rows of `pk.study.workprecision`).
+    - `rows`: the `pk.study.WorkPrecisionRow`s of `pk.study.workprecision`.
 
     **Returns:** the matplotlib figure.
     """
     fig = Figure(figsize=(10, 7.5))
     axes = fig.subplots(2, 2)
-    solvers = list(dict.fromkeys(row["solver"] for row in rows))
+    solvers = list(dict.fromkeys(row.solver for row in rows))
     panels = (("seconds", "value_error"), ("matvecs", "value_error"),
               ("seconds", "gradient_error"), ("matvecs", "gradient_error"))
     tiny = np.finfo(np.float64).tiny  # an exact zero error is drawn at the bottom, not dropped
     for ax, (work, error) in zip(axes.ravel(), panels):
         for solver in solvers:
-            points = [(row[work], max(row[error], tiny)) for row in rows if row["solver"] == solver]
+            points = [
+                (getattr(row, work), max(getattr(row, error), tiny)) for row in rows if row.solver == solver
+            ]
             ax.loglog(*zip(*points), marker="o", markersize=3, label=solver)
         ax.set_xlabel("wall time of value and gradient (s)" if work == "seconds" else "forward matvecs")
         ax.set_ylabel(f"relative {error.replace('_', ' ')}")

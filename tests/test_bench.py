@@ -13,7 +13,7 @@ import pytest
 import scipy.linalg
 
 import pdekrylov as pk
-from pdekrylov.study import _bench
+from pdekrylov.study import bench
 
 #: tiny sizes: the machinery runs, compiles dominate (the numbers mean nothing)
 TINY = {"size": 12, "depth": 8, "scaling_sizes": (8, 12), "scaling_depth": 4, "repeats": 1}
@@ -34,10 +34,10 @@ def test_sparse_matrix_scipy_is_timed_on_is_the_operator(boundary, shape):
 
 
 def test_nested_errors_match_separate_decompositions():
-    problem = _bench.wave_problem(6)
+    problem = bench.wave_problem(6)
     dense = np.asarray(problem.op.as_matrix())
     reference = scipy.linalg.expm(0.5 * dense) @ np.asarray(problem.y0).ravel()
-    errors = _bench.nested_errors(problem, [0.5], [reference], 10)
+    errors = bench.nested_errors(problem, [0.5], [reference], 10)
     # a separate depth-3 decomposition, its small exponential taken by SciPy
     decomposition = pk.arnoldi(lambda y, op: op(y), problem.y0, 3, problem.op)
     small = scipy.linalg.expm(0.5 * np.asarray(decomposition.hessenberg))[:, 0]
@@ -48,37 +48,38 @@ def test_nested_errors_match_separate_decompositions():
 
 @pytest.fixture(scope="module")
 def tiny_rows():
-    return pk.study.run_bench(measurements=("adjoint", "expm", "scaling"), **TINY)
+    return bench.run_bench(measurements=("adjoint", "expm", "scaling"), **TINY)
 
 
 def test_tiny_run_gives_rows_with_positive_times(tiny_rows):
-    measurements = [row["measurement"] for row in tiny_rows]
+    measurements = [row.measurement for row in tiny_rows]
     assert measurements[:2] == ["adjoint / forward cost", "vs matfree"]
     assert sum(m.startswith("exp(tA)v vs scipy") for m in measurements) == 2
     assert sum(m.startswith("scaling") for m in measurements) == 4  # time and memory, 2 grids
     for row in tiny_rows:
-        assert set(row) == set(pk.study.BENCH_COLUMNS)
-        assert row["status"] in ("met", "not met", "info")
+        assert isinstance(row, bench.BenchRow) and tuple(row.as_csv()) == bench.COLUMNS
+        assert row.status in ("met", "not met", "info")
         for column in ("ours_seconds", "peer_seconds", "ours_bytes", "peer_bytes", "ratio"):
-            if row[column] != "":
-                assert math.isfinite(row[column]) and row[column] > 0, (row["measurement"], column)
-    assert tiny_rows[0]["ours_seconds"] > 0 and tiny_rows[0]["peer_seconds"] > 0
-    scaling = [row for row in tiny_rows if row["measurement"].startswith("scaling")]
-    assert scaling[0]["ratio"] == 1.0  # the smallest grid is the baseline
+            value = getattr(row, column)
+            if value is not None:
+                assert math.isfinite(value) and value > 0, (row.measurement, column)
+    assert tiny_rows[0].ours_seconds > 0 and tiny_rows[0].peer_seconds > 0
+    scaling = [row for row in tiny_rows if row.measurement.startswith("scaling")]
+    assert scaling[0].ratio == 1.0  # the smallest grid is the baseline
 
 
 def test_table_and_csv(tiny_rows, tmp_path):
-    text = pk.study.format_bench(tiny_rows)
+    text = bench.format_bench(tiny_rows)
     assert "| adjoint / forward cost |" in text and "Settings:" in text
-    path = pk.study.save_bench(tiny_rows, tmp_path, machine="test machine")
+    path = bench.save_bench(tiny_rows, tmp_path, machine="test machine")
     with open(path) as file:
         lines = file.read().splitlines()
     assert lines[-1] == "# test machine"
     rows = list(csv.DictReader(lines[:-1]))
-    assert [row["measurement"] for row in rows] == [row["measurement"] for row in tiny_rows]
+    assert [row["measurement"] for row in rows] == [row.measurement for row in tiny_rows]
     with pytest.raises(FileExistsError):
-        pk.study.save_bench(tiny_rows, tmp_path)
-    pk.study.save_bench(tiny_rows[:1], tmp_path, force=True)
+        bench.save_bench(tiny_rows, tmp_path)
+    bench.save_bench(tiny_rows[:1], tmp_path, force=True)
     assert not list(tmp_path.glob(".*.tmp"))
 
 
@@ -88,7 +89,7 @@ def test_table_and_csv(tiny_rows, tmp_path):
 )
 def test_run_bench_rejects_bad_arguments(arguments, match):
     with pytest.raises(ValueError, match=match):
-        pk.study.run_bench(**arguments)
+        bench.run_bench(**arguments)
 
 
 def test_machine_info_names_the_machine():
@@ -121,9 +122,9 @@ def test_cli_rejects_bad_repeats(tmp_path):
 
 @pytest.mark.slow
 def test_solve_rows_at_a_tiny_size():
-    rows = pk.study.run_bench(measurements=("solve",), **TINY)
+    rows = bench.run_bench(measurements=("solve",), **TINY)
     assert len(rows) == 4
     for row in rows:
-        assert row["ours_seconds"] > 0, row
-    krylov = [row for row in rows if row["peer"]]
-    assert len(krylov) == 2 and all(row["ratio"] > 0 for row in krylov)
+        assert row.ours_seconds > 0, row
+    krylov = [row for row in rows if row.peer]
+    assert len(krylov) == 2 and all(row.ratio > 0 for row in krylov)

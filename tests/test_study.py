@@ -66,18 +66,18 @@ def wave_study(tiny_wave):
 def check_errors_shrink(result, solvers, levels):
     assert not result.skipped
     for solver in solvers:
-        rows = [row for row in result.rows if row["solver"] == solver]
-        assert [row["level"] for row in rows] == list(levels), solver
+        rows = [row for row in result.rows if row.solver == solver]
+        assert [row.level for row in rows] == list(levels), solver
         for error in ("value_error", "gradient_error"):
-            errors = [row[error] for row in rows]
+            errors = [getattr(row, error) for row in rows]
             assert errors[-1] < errors[0], (solver, error, errors)
-        assert all(row["seconds"] > 0 and row["matvecs"] >= row["level"] for row in rows)
+        assert all(row.seconds > 0 and row.matvecs >= row.level for row in rows)
 
 
 def test_errors_shrink_as_the_level_grows(wave_study):
     check_errors_shrink(wave_study, SOLVERS, (2, 24))
-    deep = [row for row in wave_study.rows if row["solver"] == "arnoldi" and row["level"] == 24][0]
-    assert deep["gradient_error"] < 1e-8  # the Krylov adjoint converges to the exact gradient
+    deep = [row for row in wave_study.rows if row.solver == "arnoldi" and row.level == 24][0]
+    assert deep.gradient_error < 1e-8  # the Krylov adjoint converges to the exact gradient
 
 
 @pytest.mark.slow
@@ -95,8 +95,8 @@ def test_a_coarse_reference_is_caught(tiny_wave):
     coarse, coarser = pk.Arnoldi(4), pk.Arnoldi(3)
     with pytest.warns(UserWarning, match="cannot confirm"):
         result = study.workprecision(tiny_wave, ["arnoldi"], (24,), repeats=1, reference=coarse, check=coarser)
-    deep = [row for row in result.rows if row["level"] == 24][0]
-    assert not deep["resolved"]  # its error only measures the reference's own error
+    deep = [row for row in result.rows if row.level == 24][0]
+    assert not deep.resolved  # its error only measures the reference's own error
 
 
 def test_lanczos_is_skipped_where_it_does_not_apply(tmp_path):
@@ -106,7 +106,7 @@ def test_lanczos_is_skipped_where_it_does_not_apply(tmp_path):
         result = study.workprecision(
             load_problem(path), ["lanczos", "arnoldi"], (30,), repeats=1, reference=pk.Arnoldi(100), check=pk.Arnoldi(90)
         )
-    assert "lanczos" in result.skipped and [row["solver"] for row in result.rows] == ["arnoldi"]
+    assert "lanczos" in result.skipped and [row.solver for row in result.rows] == ["arnoldi"]
 
 
 def test_bad_arguments(tiny_wave):

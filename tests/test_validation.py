@@ -5,6 +5,7 @@ files do not already cover: an output folder that cannot be written, a rename th
 in every writer, incomplete or non-finite datasets, and in-jit checks.
 """
 
+import dataclasses
 import os
 
 import equinox as eqx
@@ -87,9 +88,9 @@ def writers(problem, dataset, tmp_path):
         plt.close(fig)
 
     state = {"params": jnp.arange(3.0)}
-    bench_row = dict.fromkeys(study.BENCH_COLUMNS, "")
-    wp_row = {"solver": "arnoldi", "level": 1, "matvecs": 1, "seconds": 1.0, "value_error": 1.0,
-              "gradient_error": 1.0, "resolved": True, "value": 1.0}
+    bench_row = study.bench.BenchRow(measurement="")
+    wp_row = study.WorkPrecisionRow(solver="arnoldi", level=1, matvecs=1, seconds=1.0, value_error=1.0,
+                                    gradient_error=1.0, resolved=True, value=1.0)
     history = [{"epoch": 1, "train_loss": 1.0, "seconds": 1.0, "elapsed": 1.0, "evaluations": 1,
                 "includes_compile": True}]
     metrics = {"solver": "arnoldi", "history": history}
@@ -107,12 +108,13 @@ def writers(problem, dataset, tmp_path):
                 dataset.coefficient,
             ),
         ),
-        "bench": (tmp_path / "bench" / study.BENCH_CSV_FILE,
-                  lambda v: study.save_bench([{**bench_row, "note": v}], tmp_path / "bench", force=True)),
+        "bench": (tmp_path / "bench" / study.bench.CSV_FILE,
+                  lambda v: study.bench.save_bench([dataclasses.replace(bench_row, note=v)],
+                                                   tmp_path / "bench", force=True)),
         "workprecision": (
             tmp_path / "wp" / study.CSV_FILE,
             lambda v: study.save_workprecision(
-                study.WorkPrecision(rows=[{**wp_row, "level": v}], reference={"message": "m"}, skipped={}),
+                study.WorkPrecision(rows=[dataclasses.replace(wp_row, level=v)], reference={"message": "m"}, skipped={}),
                 tmp_path / "wp", force=True,
             ),
         ),

@@ -1,29 +1,39 @@
-"""Studies that compare solvers: the work–precision study (`pk.study.workprecision`) and
-the performance table (`pk.study.run_bench`, `pdekrylov bench`)."""
+"""Studies that compare solvers.
 
+- `pk.study.workprecision`: forward and gradient error of every solver against its work.
+- `pk.study.bench`: the performance table (`pdekrylov bench`), one module per
+  measurement, imported on first use (it needs SciPy's sparse module).
+- the measurement helpers every study and benchmark script uses (`_measure.py`).
+"""
+
+from ._measure import (
+    best_times as best_times,
+    compile_for as compile_for,
+    machine_info as machine_info,
+    max_relative_difference as max_relative_difference,
+    memory_bytes as memory_bytes,
+    relative_error as relative_error,
+)
 from ._workprecision import (
     COLUMNS as COLUMNS,
     CSV_FILE as CSV_FILE,
-    FIGURE_FILE as FIGURE_FILE,
     DEFAULT_SOLVERS as DEFAULT_SOLVERS,
+    FIGURE_FILE as FIGURE_FILE,
+    WEIGHTS as WEIGHTS,
     WorkPrecision as WorkPrecision,
+    WorkPrecisionRow as WorkPrecisionRow,
     data_point as data_point,
     loss_value_and_gradient as loss_value_and_gradient,
     reference_solvers as reference_solvers,
     save_workprecision as save_workprecision,
     workprecision as workprecision,
 )
-from ._measure import (
-    best_times as best_times,
-    machine_info as machine_info,
-    max_relative_difference as max_relative_difference,
-    relative_error as relative_error,
-)
-from ._bench import (
-    COLUMNS as BENCH_COLUMNS,
-    CSV_FILE as BENCH_CSV_FILE,
-    MEASUREMENTS as BENCH_MEASUREMENTS,
-    format_bench as format_bench,
-    run_bench as run_bench,
-    save_bench as save_bench,
-)
+
+
+def __getattr__(name: str):
+    """`pk.study.bench` is imported on first use."""
+    if name == "bench":
+        import importlib
+
+        return importlib.import_module(".bench", __name__)
+    raise AttributeError(f"module 'pdekrylov.study' has no attribute {name!r}")
