@@ -58,7 +58,7 @@ from pdekrylov.study import machine_info
 #: packages whose versions the report header lists
 PACKAGES = ("jax", "optax", "equinox", "pdekrylov")
 PROBLEMS = ("wave-small", "diffusion-small")
-GRID_OPTIMIZERS = tuple(pk.train.OPTIMIZERS)  # every optimiser works on a grid model
+OPTIMIZERS_COMPARED = tuple(pk.train.OPTIMIZERS)  # every optimiser works on a grid model
 DEFAULT_CSV = Path(__file__).parent / "results" / "bench_optimizers.csv"
 
 #: the learning-rate sweeps, per problem and (model, optimizer); L-BFGS uses its line search
@@ -102,7 +102,7 @@ def parse_args():
 
 def methods_of(problem):
     """The (model, optimizer) pairs to compare: the grid optimisers, then the default."""
-    methods = [("grid", optimizer) for optimizer in GRID_OPTIMIZERS]
+    methods = [("grid", optimizer) for optimizer in OPTIMIZERS_COMPARED]
     default = (problem.training.model, problem.training.optimizer)
     if default not in methods:
         methods.append(default)

@@ -1,5 +1,6 @@
 """Vertex grids on axis-aligned boxes."""
 
+import math
 from collections.abc import Sequence
 
 import equinox as eqx
@@ -123,5 +124,7 @@ def _as_tuple(name, values, kind):
                     f"{name}: expected a sequence of {kind.__name__}s, got {values!r}"
                 )
             v = arr.item()
+        if kind is float and not math.isfinite(v):
+            raise ValueError(f"{name}: expected finite numbers, got {values!r}")
         out.append(kind(v))
     return tuple(out)

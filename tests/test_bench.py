@@ -128,3 +128,22 @@ def test_solve_rows_at_a_tiny_size():
         assert row.ours_seconds > 0, row
     krylov = [row for row in rows if row.peer]
     assert len(krylov) == 2 and all(row.ratio > 0 for row in krylov)
+
+
+def test_solve_row_compares_krylov_with_the_best_diffrax():
+    """The `solve` rows from hand-made work-precision rows (the measurement itself is slow)."""
+    families = {family.label: family for family in bench.solve_families()}
+    lanczos, dopri5 = families["Lanczos"], families["Diffrax Dopri5 + backsolve"]
+
+    def row(label, level, seconds):
+        return pk.study.WorkPrecisionRow(
+            solver=label, level=level, matvecs=10 * level, seconds=seconds, value_error=1e-9,
+            gradient_error=1e-7, resolved=True, value=1.0,
+        )
+
+    ours, theirs = row("Lanczos", 2, 0.01), row(dopri5.label, 1, 0.04)
+    result = bench._solve._solve_row(lanczos, ours, (dopri5, theirs), [ours, theirs], "setting")
+    assert result.ratio == 0.25 and result.status == "met"
+    assert result.ours == f"Lanczos {lanczos.describe(lanczos.sizes[1])}" and "20 forward matvecs" in result.note
+    missed = bench._solve._solve_row(lanczos, None, (dopri5, theirs), [theirs], "setting")
+    assert missed.ratio is None and missed.status == "info" and "no size reached it" in missed.note

@@ -156,6 +156,10 @@ def test_save_never_overwrites_without_force_and_failure_keeps_old(tiny_problem,
             "observation_times = [0.5, 1.0]", ""), "observation_times"),
         (TINY_WAVE.replace('boundary = "neumann"', 'boundary = "neumann"\nvelocity = [1.0, 1.0]'),
          "pde.velocity"),
+        (TINY_WAVE.replace('kind = "wave"', 'kind = ["wave"]'), r"pde.kind: expected one of"),
+        (TINY_WAVE.replace("upper = [1.0, 0.8]", "upper = [inf, 0.8]"), "grid.upper: expected finite"),
+        (TINY_WAVE.replace('solver = "dopri8"', 'solver = "dopri8+backsolve"'), "reference.solver: .*no adjoint"),
+        ('path = "x.toml"\n' + TINY_WAVE, "path: unknown key"),
     ],
 )
 def test_problem_errors_name_file_and_key(tmp_path, text, match):
@@ -202,12 +206,30 @@ def test_misspelt_key_gets_a_suggestion(tmp_path):
         load_problem(path)
 
 
+#: the problem of TINY_WAVE as version 0.1 stored it in metadata.json (a literal copy)
+STORED_BY_0_1 = {
+    "name": "tiny-wave", "path": "/somewhere/tiny-wave.toml",
+    "grid": {"shape": [12, 10], "lower": [0.0, 0.0], "upper": [1.0, 0.8]},
+    "pde": {"kind": "wave", "boundary": "neumann", "velocity": None},
+    "coefficient": {"kind": "grf", "kernel": "rbf", "length_scale": 0.3, "variance": 0.01,
+                    "transform": "abs", "scale": 1.0, "offset": 0.2},
+    "initial": {"kind": "grf", "kernel": "rbf", "length_scale": 0.2, "variance": 1.0,
+                "transform": "none", "scale": 1.0, "offset": 0.0},
+    "time": {"t1": 1.0, "observation_times": [0.5, 1.0]},
+    "reference": {"solver": "dopri8", "steps": 60, "batch": 3},
+    "observation": {"noise_std": 0.05, "mask": "random", "fraction": 0.5},
+    "dataset": {"size": 5, "test_fraction": 0.2},
+    "training": {"model": "mlp", "hidden": [500, 500], "initial_value": 0.01, "smoothness": 0.0,
+                 "optimizer": "adam", "learning_rate": 0.0002, "sobolev_length": 0.05, "epochs": 3000,
+                 "solver": "arnoldi", "depth": 10, "steps": 3, "substeps": 1, "loss": "relative-mse",
+                 "checkpoint_every": 50, "eval_every": 10},
+}
+
+
 def test_metadata_of_version_0_1_reads_back(tiny_problem):
-    """0.1 stored unset fields as null and no training seed: such metadata still reads."""
-    stored = tiny_problem.as_dict()
-    stored["pde"]["velocity"] = None
-    del stored["training"]["seed"]
-    assert pk.problems.problem_from_dict(stored, where="metadata.json") == tiny_problem
+    """0.1 stored unset fields as null, no training seed and no description: it still reads."""
+    stored = pk.problems.problem_from_dict(STORED_BY_0_1, where="metadata.json")
+    assert stored == tiny_problem.replace(path="/somewhere/tiny-wave.toml")
 
 
 def test_shipped_problems_found_from_any_folder(tmp_path):

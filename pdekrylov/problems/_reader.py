@@ -1,13 +1,15 @@
 """Reading problems: a TOML file (or stored metadata) into a validated `Problem`.
 
-This is the edge where strings become objects. The reader knows no rule of its own: the
-keys a section takes are its spec's fields, the defaults and checks are the spec's, and
-`kind` is looked up in the spec registries. It adds the file and the key to every error.
+This is the edge where strings become objects. The rules are the specs': the keys a
+section takes are its spec's fields (the grid's: `Grid`'s arguments), the defaults and
+checks are the spec's, and `kind` is looked up in the spec registries. The reader knows
+which sections there are and which may be left out, and adds file and key to every error.
 """
 
 import dataclasses
 import difflib
 import importlib.util
+import inspect
 import tomllib
 from pathlib import Path
 
@@ -79,10 +81,12 @@ def load_problem(name_or_path) -> Problem:
         table = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ProblemError(f"{path}: not valid TOML: {error}") from None
-    return problem_from_dict(table, where=str(path), default_name=path.stem, path=str(path))
+    return problem_from_dict(table, where=str(path), default_name=path.stem, path=str(path), stored=False)
 
 
-def problem_from_dict(table: dict, *, where: str, default_name: str = "problem", path=None) -> Problem:
+def problem_from_dict(
+    table: dict, *, where: str, default_name: str = "problem", path=None, stored: bool = True
+) -> Problem:
     """A `Problem` from the tables of a problem file, or from `Problem.as_dict()`.
 
     **Arguments:**
@@ -92,13 +96,15 @@ def problem_from_dict(table: dict, *, where: str, default_name: str = "problem",
     - `where`: the file named in errors.
     - `default_name`: the name when `table` has none.
     - `path`: the path recorded in the problem (default: the stored one, if any).
+    - `stored`: `table` is stored metadata, which may record the problem's `path`
+      (a problem file may not).
 
     **Raises:** `ProblemError` naming `where` and the key.
     """
     if not isinstance(table, dict):
         raise ProblemError(f"{where}: expected a table of sections, got {type(table).__name__}")
     table = _without_nulls(table)
-    _reject_unknown(table, {"name", "description", "path", *_SECTIONS}, where, "")
+    _reject_unknown(table, {"name", "description", *_SECTIONS, *(("path",) if stored else ())}, where, "")
     sections = {}
     for name, (spec, optional) in _SECTIONS.items():
         if name not in table and not optional:
@@ -126,7 +132,7 @@ def _build_section(name, spec, section, where):
         kind = section.pop("kind", _DEFAULT_KIND.get(name))
         if kind is None:
             raise ProblemError(f"{where}: {prefix}kind: missing (one of {list(spec)})")
-        if kind not in spec:
+        if not isinstance(kind, str) or kind not in spec:
             raise ProblemError(f"{where}: {prefix}kind: expected one of {list(spec)}, got {kind!r}")
         spec = spec[kind]
     return _build(spec, section, where, prefix)
@@ -135,8 +141,10 @@ def _build_section(name, spec, section, where):
 def _build(spec, section, where, prefix):
     """`spec(**section)`, with unknown and missing keys and the spec's own errors
     reported as `where: prefix + key: message`."""
-    if spec is Grid:  # the grid validates itself; its fields are its __init__'s
-        names, required = {"shape", "lower", "upper"}, {"shape"}
+    if spec is Grid:  # the grid validates itself; its keys are its __init__'s arguments
+        parameters = list(inspect.signature(Grid.__init__).parameters.values())[1:]
+        names = {p.name for p in parameters}
+        required = {p.name for p in parameters if p.default is inspect.Parameter.empty}
     else:
         fields = [f for f in dataclasses.fields(spec) if f.init]
         names = {f.name for f in fields}

@@ -273,9 +273,11 @@ class TimeSpec(Spec):
 class ReferenceSpec(Spec):
     """The solver that makes a dataset's targets.
 
-    - `solver`: a solver name (`"dopri8"`, `"arnoldi"`, ...: `pk.solvers.solver_names()`).
+    - `solver`: a solver name without an adjoint (`"dopri8"`, `"arnoldi"`, ...: a forward
+      solve needs none).
     - `steps`: fixed steps (Runge–Kutta solvers only, required there).
-    - `depth`, `substeps`: Krylov depth (required) and sub-intervals (Krylov only).
+    - `depth`, `substeps`: Krylov depth (required) and sub-intervals (Krylov only;
+      None means 1).
     - `batch`: pairs solved per vmapped batch.
     """
 
@@ -287,6 +289,8 @@ class ReferenceSpec(Spec):
 
     def __post_init__(self):
         self._normalise("solver", check_solver_name(self.solver))
+        if "+" in self.solver:
+            raise ValueError(f"solver: a reference solve has no adjoint; got {self.solver!r}")
         krylov = work_parameter(self.solver) == "depth"
         needed, unused = (("depth",), ("steps",)) if krylov else (("steps",), ("depth", "substeps"))
         for name in unused:
@@ -295,16 +299,15 @@ class ReferenceSpec(Spec):
         for name in needed:
             if getattr(self, name) is None:
                 raise ValueError(f"{name}: missing (the {self.solver} reference needs it)")
-        if krylov and self.substeps is None:
-            self._normalise("substeps", 1)
         for name in ("steps", "depth", "substeps", "batch"):
             if getattr(self, name) is not None:
                 check_int(name, getattr(self, name), low=1)
 
     def make_solver(self):
         """The solver object (`pk.Arnoldi`, `pk.Lanczos` or `pk.Diffrax`)."""
-        options = {name: getattr(self, name) for name in ("steps", "depth", "substeps")}
-        return solver_from_name(self.solver, **{k: v for k, v in options.items() if v is not None})
+        if work_parameter(self.solver) == "depth":
+            return solver_from_name(self.solver, depth=self.depth, substeps=self.substeps or 1)
+        return solver_from_name(self.solver, steps=self.steps)
 
 
 def _random_nodes(spec, shape, key):

@@ -4,6 +4,7 @@ import math
 import signal
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
@@ -12,7 +13,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._solve import solve
 from ..data import Dataset
 from ..problems import Problem, load_problem, problem_from_dict
 from . import _report
@@ -176,8 +176,8 @@ class _Session(NamedTuple):
     problem: Problem
     config: TrainConfig
     training: Training
-    step: object  # jitted `training.step`
-    evaluate: object  # jitted `training.evaluate`
+    step: Callable  # jitted `training.step`
+    evaluate: Callable  # jitted `training.evaluate`
     train: Pairs
     test: Pairs | None
     clean_test: Pairs | None
@@ -223,20 +223,16 @@ def _start_session(problem, dataset, config, mesh) -> _Session:
         train=train, test=test, clean_test=clean_test, layouts=layouts,
         true_field=replicate(jnp.asarray(dataset.coefficient, dtype), mesh), mesh=mesh, dtype=dtype,
         dataset_sha256=dataset.metadata.get("sha256"),
-        matvecs_per_solve=_count_matvecs(problem, config, training, np.asarray(dataset.inputs[n])),
+        matvecs_per_solve=_count_matvecs(training, np.asarray(dataset.inputs[n])),
         # in a multi-process run (jax.distributed) every process trains, one writes
         writes_files=jax.process_index() == 0,
     )
 
 
-def _count_matvecs(problem, config, training, y0) -> int:
-    """Forward matvecs of one solve (the same for every pair: fixed depth / steps)."""
-    solver, t1, times = config.make_solver(), problem.time.t1, list(problem.time.observation_times)
-
-    def stats(params):
-        return solve(problem.operator(training.field(params)), y0, t1, solver, saveat=times).stats
-
-    return int(eqx.filter_jit(stats)(training.initial_params)["num_matvecs"])
+def _count_matvecs(training, y0) -> int:
+    """Forward matvecs of one solve at the initial parameters."""
+    stats = eqx.filter_jit(lambda params: training.solve(params, y0).stats)(training.initial_params)
+    return int(stats["num_matvecs"])
 
 
 def _loop(session, state, history, out, progress, callback):

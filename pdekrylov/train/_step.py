@@ -1,9 +1,10 @@
 """The pure parts of training: a state, a loss and a step built from the configuration.
 
 In the spirit of optax's `init`/`update`: `make_training(problem, config, dtype)` returns
-a `Training` whose functions are pure (the pairs are arguments, nothing is closed over
-but the problem, the solver and the model's static part), so they can be jitted, vmapped
-or called from a user's own loop. `pk.train.fit` is the driver around them.
+a `Training` whose functions are pure: the pairs and parameters are arguments, and what
+they close over holds no arrays (the problem, solver, optimiser, loss and the model's
+static part), so they can be jitted, vmapped or called from a user's own loop.
+`pk.train.fit` is the driver around them.
 """
 
 from collections.abc import Callable
@@ -38,8 +39,9 @@ class Pairs(NamedTuple):
 class TrainState(eqx.Module):
     """What training updates and checkpoints hold: the optimiser state and the parameters.
 
-    `opt_state` comes first so the checkpoint leaves keep the order of version 0.1's
-    `{"opt_state", "params"}` dict (sorted keys): those checkpoints still resume.
+    `opt_state` comes first so the checkpoint leaves keep the order of the earlier
+    checkpoints' `{"params", "opt_state"}` dict (flattened in sorted key order): those
+    checkpoints still resume.
     """
 
     opt_state: PyTree
@@ -58,6 +60,8 @@ class Training(NamedTuple):
     - `objective(params, pairs)`: the data loss plus the model's regulariser.
     - `data_loss(params, pairs)`: the loss between predictions and targets alone.
     - `field(params)`: the coefficient field on the grid.
+    - `solve(params, y0)`: the `pk.Solution` of one pair's initial state (at the
+      observation times) with the learned field.
     - `evaluate(params, true_field, train, test, clean_test)`: a dict of the objective on
       `train`, the data loss on `test` and `clean_test` (each left out when None) and
       `parameter_rmse`, the paper's relative MSE between `|field|` and `|true_field|`.
@@ -70,6 +74,7 @@ class Training(NamedTuple):
     objective: Callable
     data_loss: Callable
     field: Callable
+    solve: Callable
     evaluate: Callable
 
 
@@ -95,9 +100,11 @@ def make_training(problem, config, dtype) -> Training:
     def field(params):
         return eqx.combine(params, static)(grid)
 
+    def solve_one(params, y0):
+        return solve(problem.operator(field(params)), y0, t1, solver, saveat=times)
+
     def predict(params, inputs):
-        operator = problem.operator(field(params))
-        return jax.vmap(lambda y0: solve(operator, y0, t1, solver, saveat=times).ys)(inputs)
+        return jax.vmap(lambda y0: solve_one(params, y0).ys)(inputs)
 
     def data_loss(params, pairs):
         return loss_fn(predict(params, pairs.inputs), pairs.targets, pairs.mask)
@@ -141,7 +148,7 @@ def make_training(problem, config, dtype) -> Training:
         return results
 
     step = line_search_step if config.optimizer in LINE_SEARCH_OPTIMIZERS else gradient_step
-    return Training(initial_params, static, init, step, objective, data_loss, field, evaluate)
+    return Training(initial_params, static, init, step, objective, data_loss, field, solve_one, evaluate)
 
 
 def _updated(state, updates, opt_state):

@@ -131,10 +131,12 @@ def _solve_row(family: SolveFamily, best, peer, rows, setting) -> BenchRow:
         for r in rows if r.solver == family.label
     )
     if best is None:
-        return comparison(measurement, setting, family.label, "", None, "", None,
-                    note=f"no size reached it; gradient error (workprecision's time) by size: {errors}")
-    ours = f"{family.label} {family.describe(family.sizes[best['level'] - 1])}"
-    note = f"{best['matvecs']} forward matvecs; gradient error (workprecision's time) by size: {errors}"
+        return comparison(
+            measurement, setting, family.label, "", None, "", None,
+            note=f"no size reached it; gradient error (workprecision's time) by size: {errors}",
+        )
+    ours = f"{family.label} {family.describe(family.sizes[best.level - 1])}"
+    note = f"{best.matvecs} forward matvecs; gradient error (workprecision's time) by size: {errors}"
     if not family.krylov or peer is None:
         return comparison(measurement, setting, ours, "", None, "", None, note=note, ours_seconds=best.seconds)
     peer_family, peer_row = peer
