@@ -265,3 +265,26 @@ def test_lanczos_refuses_non_self_adjoint_operator():
 def test_solver_constructors_validate(build, error, match):
     with pytest.raises(error, match=match):
         build()
+
+
+@pytest.mark.parametrize("depth", [30, 40])
+def test_deep_single_step_gradient_on_a_smooth_wave(depth):
+    """A converged Krylov expansion (smooth start, tiny late coefficients): its gradient
+    must be as accurate as its state. Differentiating the small exponential's mean-
+    eigenvalue shift once cost this gradient 4-5 digits (2e-9 at depth 30, 1e-8 at 40)."""
+    grid = pk.Grid((32, 32))
+    x = grid.coordinates(jnp.float64)
+    speed = 0.05 + 0.01 * jnp.sin(2 * np.pi * x[0]) * jnp.cos(np.pi * x[1])
+    bump = jnp.exp(-((x[0] - 0.4) ** 2 + (x[1] - 0.5) ** 2) / (2 * 0.08**2))
+    y0 = jnp.stack([bump, 0.5 * bump[::-1]])
+    w = jnp.asarray(np.random.default_rng(0).uniform(size=y0.shape))
+
+    def gradient(solver):
+        def loss(c):
+            return jnp.vdot(w, pk.solve(pk.WaveOperator(grid, c), y0, 1.0, solver).ys[-1])
+
+        return jax.jit(jax.grad(loss))(speed)
+
+    reference = gradient(pk.Diffrax(diffrax.Dopri8(), steps=300))
+    error = jnp.linalg.norm(gradient(pk.Arnoldi(depth)) - reference) / jnp.linalg.norm(reference)
+    assert error < 1e-11, error

@@ -104,7 +104,11 @@ def _shift_by_mean_eigenvalue(A, real_dtype):
     factor would be 0 times a huge number.
     """
     K = A.shape[-1]
-    mu = jnp.real(jnp.trace(A, axis1=-2, axis2=-1)) / K
+    # exp(A) = e^mu exp(A - mu I) holds for every constant mu, so the derivative at fixed
+    # mu is exact. Differentiating mu as well adds two terms that cancel only up to
+    # rounding, which then swamps the tiny far-from-diagonal entries of the derivative
+    # that the Arnoldi adjoint amplifies (measured: a depth-40 wave gradient 2 % wrong).
+    mu = jax.lax.stop_gradient(jnp.real(jnp.trace(A, axis1=-2, axis2=-1)) / K)
     shifted = A - (mu[..., None, None] * jnp.eye(K, dtype=real_dtype)).astype(A.dtype)
     underflow_margin = 0.5 * float(np.log(np.finfo(real_dtype).tiny))
     use = (one_norm(shifted) < one_norm(A)) & (mu > underflow_margin)
