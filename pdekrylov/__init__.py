@@ -18,6 +18,7 @@ from ._operators import (  # noqa: E402
     WaveOperator as WaveOperator,
 )
 from ._solve import Solution as Solution, solve as solve  # noqa: E402
+from ._spectrum import SpectrumBound as SpectrumBound  # noqa: E402
 from ._user_operators import (  # noqa: E402
     LinearOperator as LinearOperator,
     MatrixOperator as MatrixOperator,

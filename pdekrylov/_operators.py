@@ -13,8 +13,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _stencil
+from . import _probing, _stencil
 from ._grid import Grid
+from ._spectrum import SpectrumBound
 
 
 class AbstractOperator(eqx.Module):
@@ -55,6 +56,12 @@ class AbstractOperator(eqx.Module):
         """
         return None
 
+    def spectrum_bound(self) -> "SpectrumBound | None":
+        """Where the spectrum lies, for the Krylov solvers' tolerance mode (default: not
+        known, None). See `pk.SpectrumBound`; the bound must hold for the numerical range,
+        for every start vector, since the adjoint propagates an arbitrary cotangent."""
+        return None
+
     def _check_state(self, y):
         if jnp.shape(y) != self.state_shape:
             raise ValueError(
@@ -74,13 +81,8 @@ class AbstractOperator(eqx.Module):
 @eqx.filter_jit
 def _assemble(operator):
     size = int(np.prod(operator.state_shape))
-    basis = jnp.eye(size, dtype=_coefficient_dtype(operator)).reshape(size, *operator.state_shape)
+    basis = jnp.eye(size, dtype=_probing.coefficient_dtype(operator)).reshape(size, *operator.state_shape)
     return jax.vmap(operator)(basis).reshape(size, size).T
-
-
-def _coefficient_dtype(operator):
-    """The dtype of the operator's arrays (the dtype its matrix is assembled in)."""
-    return jnp.result_type(*jax.tree_util.tree_leaves(eqx.filter(operator, eqx.is_array)))
 
 
 class AbstractGridOperator(AbstractOperator):
@@ -110,64 +112,23 @@ class AbstractGridOperator(AbstractOperator):
         **Returns:** an `(N, N)` `scipy.sparse.csr_matrix` on the state flattened in C
         order, like `as_matrix()`; exact zeros are not stored.
         """
-        return _assemble_sparse(self)
+        return _probing.assemble_sparse(self)
 
-
-def _colouring_modulus(n: int, periodic: bool) -> int:
-    """Colours along an axis of n nodes: neighbours i-1, i, i+1 must differ (mod m),
-    also across a periodic wrap, where m must divide n."""
-    if n <= 3:
-        return n
-    if not periodic:
-        return 3
-    return next(m for m in range(3, n + 1) if n % m == 0)
-
-
-def _assemble_sparse(operator: "AbstractGridOperator"):
-    import scipy.sparse  # only here: SciPy is not needed to solve
-
-    grid_shape = operator.grid.shape
-    components = int(np.prod(operator.state_shape[: operator.component_ndim], dtype=int))
-    periodic = operator.boundary == "periodic"
-    moduli = [_colouring_modulus(n, periodic) for n in grid_shape]
-    nodes = np.indices(grid_shape).reshape(len(grid_shape), -1)  # (d, nodes)
-    colour = np.ravel_multi_index(tuple(i % m for i, m in zip(nodes, moduli)), moduli)
-    colours = int(np.prod(moduli))
-    # probe (c, k): ones on component c at the nodes of colour k
-    probes = np.zeros((components, colours, components, nodes.shape[1]))
-    for c in range(components):
-        probes[c, colour, c, np.arange(nodes.shape[1])] = 1.0
-    probes = probes.reshape(components * colours, *operator.state_shape)
-    probes = jnp.asarray(probes, _coefficient_dtype(operator))
-    products = np.asarray(_apply_batch(operator, probes)).reshape(components * colours, -1)
-
-    rows, cols = [], []
-    for offset in np.ndindex(*([3] * len(grid_shape))):
-        neighbour = nodes + (np.array(offset) - 1)[:, None]
-        if periodic:
-            neighbour = neighbour % np.array(grid_shape)[:, None]
-            inside = np.ones(nodes.shape[1], bool)
-        else:
-            inside = np.all((neighbour >= 0) & (neighbour < np.array(grid_shape)[:, None]), axis=0)
-        node = np.arange(nodes.shape[1])[inside]
-        other = np.ravel_multi_index(tuple(neighbour[:, inside]), grid_shape)
-        for a in range(components):
-            for b in range(components):
-                rows.append(a * nodes.shape[1] + node)
-                cols.append(b * nodes.shape[1] + other)
-    size = components * nodes.shape[1]
-    # each (row, column) once, sorted
-    linear = np.unique(np.concatenate(rows) * size + np.concatenate(cols))
-    row, col = np.divmod(linear, size)
-    probe = (col // nodes.shape[1]) * colours + colour[col % nodes.shape[1]]
-    values = products[probe, row]
-    keep = values != 0
-    return scipy.sparse.csr_matrix((values[keep], (row[keep], col[keep])), shape=(size, size))
-
-
-@eqx.filter_jit
-def _apply_batch(operator, probes):
-    return jax.vmap(operator)(probes)
+    def spectrum_bound(self) -> SpectrumBound:
+        """A disk containing the numerical range: `‖A - mu I‖₂ <= sqrt(‖A - mu I‖₁
+        ‖A - mu I‖_∞)`, the norms exact by probing (absolute row sums of A and of its
+        transpose, and the diagonal). The centre `mu` is minus half the largest row sum
+        when the diagonal is non-positive (a dissipative stencil: the disk then lies in
+        the left half-plane), else 0. Operators with more structure (symmetric, second
+        order) override it."""
+        diagonal = _probing.diagonal(self)
+        rows = _probing.absolute_row_sums(self)
+        columns = _probing.absolute_row_sums(self, transpose=True)
+        center = jnp.where(jnp.max(diagonal) <= 0, -0.5 * jnp.max(rows), 0.0)
+        # shifting the diagonal changes |A_ii| to |A_ii - mu| in every row and column sum
+        change = jnp.abs(diagonal - center) - jnp.abs(diagonal)
+        radius = jnp.sqrt(jnp.max(rows + change) * jnp.max(columns + change))
+        return SpectrumBound("disk", radius, center, 3 * _probing.probe_count(self))
 
 
 def check_field(name: str, value, shape: tuple[int, ...]):
@@ -225,6 +186,11 @@ class SymmetrizedWaveStiffness(AbstractGridOperator):
         self._check_state(z)
         return self.speed * _stencil.laplacian(self.speed * z, self.grid.spacing, self.boundary)
 
+    def spectrum_bound(self):
+        """Symmetric negative semi-definite (`lap` is): spectrum in `[-‖S‖_∞, 0]`."""
+        rows = _probing.absolute_row_sums(self)
+        return SpectrumBound("negative", jnp.max(rows), matvecs=_probing.probe_count(self))
+
     def lift(self, u):
         """`S C^{-1} u = c lap(u)`, computed without dividing by c (which may vanish)."""
         self._check_state(u)
@@ -274,6 +240,13 @@ class WaveOperator(AbstractGridOperator):
         stiffness = SymmetrizedWaveStiffness(self.grid, self.speed, self.boundary)
         return SecondOrderForm(stiffness, self.speed)
 
+    def spectrum_bound(self):
+        """Imaginary: the eigenvalues are `±i sqrt(mu)`, mu those of `-S` (the second-order
+        form), so `|lambda| <= sqrt(‖S‖_∞)`."""
+        stiffness = self.second_order_form().stiffness.spectrum_bound()
+        # each matvec of S is half of one of this operator's
+        return SpectrumBound("imaginary", jnp.sqrt(stiffness.radius), matvecs=stiffness.matvecs)
+
     def __call__(self, y):
         self._check_state(y)
         u, u_t = y[0], y[1]
@@ -309,6 +282,11 @@ class DiffusionOperator(AbstractGridOperator):
     @property
     def state_shape(self):
         return self.grid.shape
+
+    def spectrum_bound(self):
+        """Symmetric negative semi-definite for `k >= 0`: spectrum in `[-‖A‖_∞, 0]`."""
+        rows = _probing.absolute_row_sums(self)
+        return SpectrumBound("negative", jnp.max(rows), matvecs=_probing.probe_count(self))
 
     def __call__(self, y):
         self._check_state(y)

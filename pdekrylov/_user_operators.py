@@ -14,6 +14,7 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 from ._operators import AbstractOperator
+from ._spectrum import SpectrumBound
 
 
 def _check_state_shape(state_shape) -> tuple[int, ...]:
@@ -114,3 +115,22 @@ class MatrixOperator(AbstractOperator):
     def __call__(self, y: Float[Array, " n"]) -> Float[Array, " n"]:
         self._check_state(y)
         return self.matrix @ y
+
+    def spectrum_bound(self) -> SpectrumBound:
+        """A disk: `‖M‖₂ <= sqrt(‖M‖₁ ‖M‖_∞)` (`‖M‖_∞` when declared symmetric), from the
+        absolute row and column sums of the stored entries."""
+        rows, columns = _absolute_sums(self.matrix)
+        radius = jnp.max(rows) if self.self_adjoint else jnp.sqrt(jnp.max(rows) * jnp.max(columns))
+        return SpectrumBound("disk", radius)
+
+
+def _absolute_sums(matrix):
+    """The absolute row and column sums of a dense or `jax.experimental.sparse` matrix."""
+    if not hasattr(matrix, "todense"):
+        return jnp.sum(jnp.abs(matrix), axis=1), jnp.sum(jnp.abs(matrix), axis=0)
+    coo = matrix.to_bcoo() if hasattr(matrix, "to_bcoo") else matrix
+    size = coo.shape[0]
+    values = jnp.abs(coo.data)
+    rows = jax.ops.segment_sum(values, coo.indices[:, 0], size)
+    columns = jax.ops.segment_sum(values, coo.indices[:, 1], size)
+    return rows, columns
