@@ -164,7 +164,11 @@ def test_num_matvecs_counts_actual_applications(solver):
     solution = jax.jit(lambda op, y0: pk.solve(op, y0, 0.5, solver))(op, y0)
     jax.block_until_ready(solution.ys)
     jax.effects_barrier()
-    assert int(solution.stats["num_matvecs"]) == len(counter)
+    # the propagation's matvecs, plus one vmapped application of the operator to its
+    # probes where the Krylov solvers' a priori bound is reported (its
+    # `num_bound_matvecs` vectors: the callback runs once for the batch)
+    probing = 1 if "num_bound_matvecs" in solution.stats else 0
+    assert int(solution.stats["num_matvecs"]) + probing == len(counter)
 
 
 @pytest.mark.parametrize("solver", [pk.Arnoldi(30), pk.Lanczos(20), pk.Diffrax(steps=100)])

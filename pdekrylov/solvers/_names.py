@@ -55,15 +55,21 @@ def check_solver_name(name) -> str:
     )
 
 
-def solver_from_name(name: str, *, depth: int = 10, steps: int = 3, substeps: int = 1):
+def solver_from_name(
+    name: str, *, depth: int | None = None, steps: int | None = 3, substeps: int | None = None,
+    rtol: float | None = None,
+):
     """The solver object for a name.
 
     **Arguments:**
 
     - `name`: `"arnoldi"`, `"lanczos"`, or a Diffrax method with an optional adjoint,
       `"METHOD[+ADJOINT]"` (e.g. `"dopri5+backsolve"`, `"tsit5+recursive-checkpoint"`).
-    - `depth`, `substeps`: Krylov depth and number of sub-intervals (Krylov solvers).
-    - `steps`: number of fixed steps (Diffrax solvers).
+    - `depth`, `substeps`, `rtol`: Krylov depth, number of sub-intervals, tolerance
+      (Krylov solvers: tolerance mode unless a depth is given without `rtol`; see
+      `pk.Arnoldi`).
+    - `steps`, `rtol`: fixed steps, or (given `rtol`) Diffrax's PID controller with
+      `rtol` and `atol = rtol` (Diffrax solvers).
 
     **Returns:** a `pk.Arnoldi`, `pk.Lanczos` or `pk.Diffrax`.
 
@@ -71,9 +77,13 @@ def solver_from_name(name: str, *, depth: int = 10, steps: int = 3, substeps: in
     """
     name = check_solver_name(name)
     if name in KRYLOV_SOLVERS:
-        return KRYLOV_SOLVERS[name](depth, substeps)
+        if rtol is not None:
+            substeps = None  # a tolerance chooses the steps
+        return KRYLOV_SOLVERS[name](depth, substeps, rtol=rtol)
     method, _, adjoint = name.partition("+")
     adjoint = DIFFRAX_ADJOINTS[adjoint or "recursive-checkpoint"]()
+    if rtol is not None:
+        return Diffrax(DIFFRAX_METHODS[method](), rtol=rtol, atol=rtol, adjoint=adjoint)
     return Diffrax(DIFFRAX_METHODS[method](), steps=steps, adjoint=adjoint)
 
 
