@@ -88,7 +88,7 @@ def _train(args):
     if dataset.inputs.dtype == "float64":  # the dataset's precision is the run's
         jax.config.update("jax_enable_x64", True)
     overrides = {
-        "solver": args.solver, "depth": args.depth, "steps": args.steps, "epochs": args.epochs,
+        "solver": args.solver, "depth": args.depth, "steps": args.steps, "rtol": args.rtol, "epochs": args.epochs,
         "seed": args.seed, "optimizer": args.optimizer, "learning_rate": args.lr,
     }
     result = train.fit(
@@ -162,7 +162,10 @@ def _workprecision(args):
 
     problem = load_problem(args.problem)
     solvers = [name for name in args.solvers.split(",") if name]
-    levels = _int_list("--levels", args.levels)
+    if args.tolerances is not None and args.levels is not None:
+        raise UsageError("--tolerances: replaces --levels; give one of them")
+    levels = _int_list("--levels", args.levels or "1,2,4,8,16,32")
+    tolerances = None if args.tolerances is None else _float_list("--tolerances", args.tolerances)
     if args.repeats < 1:
         raise UsageError(f"--repeats: expected a positive integer, got {args.repeats}")
     out = Path(args.out)
@@ -175,19 +178,24 @@ def _workprecision(args):
         warnings.simplefilter("always")
         result = study.workprecision(
             problem, solvers, levels, key=jax.random.PRNGKey(args.seed), repeats=args.repeats,
-            reference=reference, check=check, weights=args.weights, progress=True,
+            reference=reference, check=check, weights=args.weights, tolerances=tolerances, progress=True,
         )
     paths = study.save_workprecision(result, out, force=args.force)
     for label, reason in result.skipped.items():
         print(f"skipped {label}: {reason}")
-    print(f"{'solver':28s} {'level':>5s} {'matvecs':>7s} {'seconds':>9s} {'value err':>9s} {'grad err':>9s}")
+    work = "rtol" if tolerances is not None else "level"
+    print(f"{'solver':28s} {work:>7s} {'matvecs':>7s} {'seconds':>9s} {'value err':>9s} {'grad err':>9s}")
     for row in result.rows:
+        mark = " diverged" if row.diverged else ("" if row.resolved else " *")
         print(
-            f"{row.solver:28s} {row.level:5d} {row.matvecs:7d} {row.seconds:9.2e} "
-            f"{row.value_error:9.1e} {row.gradient_error:9.1e}{'' if row.resolved else ' *'}"
+            f"{row.solver:28s} {row.level:7g} {row.matvecs:7d} {row.seconds:9.2e} "
+            f"{row.value_error:9.1e} {row.gradient_error:9.1e}{mark}"
         )
     print(result.reference["message"])
-    if caught:
+    for warning in caught:
+        if "diverged" in str(warning.message):
+            print(f"warning: {warning.message}")
+    if any(not row.resolved and not row.diverged for row in result.rows):
         print("* errors at the reference's accuracy floor: not confirmed by the reference check")
     for path in paths:
         print(f"wrote {path}")
@@ -219,6 +227,16 @@ def _bench(args):
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())  # other work skews every row
     print(f"measured in {seconds:.0f} s (load average now {load}); wrote {path}")
     return 0
+
+
+def _float_list(flag, text):
+    try:
+        values = [float(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        raise UsageError(f"{flag}: expected comma-separated numbers, got {text!r}") from None
+    if not values or not all(0 < v < 1 for v in values):
+        raise UsageError(f"{flag}: expected numbers in (0, 1), got {text!r}")
+    return values
 
 
 def _int_list(flag, text):
@@ -270,7 +288,11 @@ def build_parser():
     train.add_argument("--solver", default=None,
                        help=f"{', '.join(KRYLOV_SOLVERS)}, or a Diffrax METHOD+ADJOINT such as "
                             "dopri5+backsolve, tsit5+recursive-checkpoint (default: the problem's)")
-    train.add_argument("--depth", type=int, default=None, help="Krylov depth")
+    train.add_argument("--depth", type=int, default=None,
+                       help="Krylov depth (fixed depth; without it, Krylov solvers run in tolerance mode)")
+    train.add_argument("--rtol", type=float, default=None,
+                       help="tolerance of a Krylov solver's value and gradient (default 1e-6), or of "
+                            "a Diffrax solver's PID controller")
     train.add_argument("--steps", type=int, default=None, help="fixed steps of a Diffrax solver")
     train.add_argument("--epochs", type=int, default=None, help="total number of epochs")
     train.add_argument("--seed", type=int, default=None, help="seed of the model initialisation")
@@ -292,8 +314,12 @@ def build_parser():
     wp.add_argument("problem", help="a problem file, or the name of a shipped problem")
     wp.add_argument("--solvers", default=",".join(DEFAULT_SOLVERS),
                     help="comma-separated solver names (Krylov, or Diffrax METHOD+ADJOINT)")
-    wp.add_argument("--levels", default="1,2,4,8,16,32",
-                    help="comma-separated work levels: Krylov depth / number of steps")
+    wp.add_argument("--levels", default=None,
+                    help="comma-separated work levels: Krylov depth / number of fixed steps "
+                         "(default 1,2,4,8,16,32)")
+    wp.add_argument("--tolerances", default=None,
+                    help="instead of --levels: comma-separated rtol values for Krylov tolerance mode "
+                         "and Diffrax's PID controller, side by side (e.g. 1e-2,1e-4,1e-6,1e-8)")
     wp.add_argument("--x64", action="store_true", help="run in float64")
     wp.add_argument("--repeats", type=int, default=3, help="best-of-n wall time")
     wp.add_argument("--seed", type=int, default=0, help="seed of the data point and the loss weights")

@@ -229,7 +229,9 @@ STORED_BY_0_1 = {
 def test_metadata_of_version_0_1_reads_back(tiny_problem):
     """0.1 stored unset fields as null, no training seed and no description: it still reads."""
     stored = pk.problems.problem_from_dict(STORED_BY_0_1, where="metadata.json")
-    assert stored == tiny_problem.replace(path="/somewhere/tiny-wave.toml")
+    # 0.1's training defaults were a fixed depth 10 (now: tolerance mode)
+    training = tiny_problem.training.replace(depth=10, substeps=1)
+    assert stored == tiny_problem.replace(path="/somewhere/tiny-wave.toml", training=training)
 
 
 def test_shipped_problems_found_from_any_folder(tmp_path):

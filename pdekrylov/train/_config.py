@@ -22,7 +22,9 @@ class TrainConfig:
     - `optimizer`: one of `OPTIMIZERS`; `learning_rate`; `sobolev_length`, the smoothing
       length of the Sobolev preconditioner.
     - `epochs`: total epochs (full batch).
-    - `solver`: a solver name; `depth`, `substeps` (Krylov), `steps` (Diffrax).
+    - `solver`: a solver name. Krylov solvers run in tolerance mode (`rtol`, default
+      1e-6) unless a `depth` is given (then `substeps`, default 1); Diffrax ones take
+      `steps` fixed steps, or their PID controller at `rtol` when one is given.
     - `loss`: one of `pk.fields.LOSSES`.
     - `checkpoint_every`, `eval_every`: epochs between checkpoints / evaluations.
     - `seed`: of the model's initial parameters.
@@ -40,9 +42,10 @@ class TrainConfig:
     sobolev_length: float = 0.05
     epochs: int = 3000
     solver: str = "arnoldi"
-    depth: int = 10
+    depth: int | None = None
     steps: int = 3
-    substeps: int = 1
+    substeps: int | None = None
+    rtol: float | None = None
     loss: str = "relative-mse"
     checkpoint_every: int = 50
     eval_every: int = 10
@@ -57,7 +60,11 @@ class TrainConfig:
         if not self.hidden:
             raise ValueError("hidden: expected at least one layer width")
         for name in ("epochs", "depth", "steps", "substeps", "checkpoint_every", "eval_every"):
-            check_int(name, getattr(self, name), low=1)
+            if getattr(self, name) is not None or name not in ("depth", "substeps"):
+                check_int(name, getattr(self, name), low=1)
+        if self.rtol is not None:
+            object.__setattr__(self, "rtol", check_number("rtol", self.rtol, positive=True, high=0.5))
+        self.make_solver()  # the combination of solver options is valid
         check_int("seed", self.seed, low=0)
         numbers = {
             "learning_rate": {"positive": True}, "sobolev_length": {"positive": True},
@@ -93,7 +100,9 @@ class TrainConfig:
 
     def make_solver(self):
         """The solver object this configuration names."""
-        return solver_from_name(self.solver, depth=self.depth, steps=self.steps, substeps=self.substeps)
+        return solver_from_name(
+            self.solver, depth=self.depth, steps=self.steps, substeps=self.substeps, rtol=self.rtol
+        )
 
 
 def option_names() -> tuple[str, ...]:
