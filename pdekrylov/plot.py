@@ -86,9 +86,13 @@ def workprecision_figure(rows):
     tiny = np.finfo(np.float64).tiny  # an exact zero error is drawn at the bottom, not dropped
     for ax, (work, error) in zip(axes.ravel(), panels):
         for solver in solvers:
+            # diverged rows would stretch the axes over meaningless errors
             points = [
-                (getattr(row, work), max(getattr(row, error), tiny)) for row in rows if row.solver == solver
+                (getattr(row, work), max(getattr(row, error), tiny))
+                for row in rows if row.solver == solver and not row.diverged
             ]
+            if not points:
+                continue
             ax.loglog(*zip(*points), marker="o", markersize=3, label=solver)
         ax.set_xlabel("wall time of value and gradient (s)" if work == "seconds" else "forward matvecs")
         ax.set_ylabel(f"relative {error.replace('_', ' ')}")

@@ -9,6 +9,7 @@ reference, which is itself checked against a second reference at another resolut
 
 import csv
 import dataclasses
+import functools
 import math
 import warnings
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 
 from .. import _io
 from .._solve import solve
-from ..problems import Problem, SampleKeys, load_problem
+from ..problems import AdvectionDiffusionSpec, DiffusionSpec, Problem, SampleKeys, load_problem
 from ..solvers import Diffrax, solver_from_name, work_parameter
 from ._measure import best_times, relative_error
 
@@ -29,6 +30,8 @@ DEFAULT_SOLVERS = (
     "arnoldi", "lanczos", "euler+backsolve", "heun+recursive-checkpoint",
     "dopri5+backsolve", "tsit5+recursive-checkpoint",
 )
+#: the PDEs whose solutions decay (integrating them backwards in time is unstable)
+DISSIPATIVE_PDES = (DiffusionSpec, AdvectionDiffusionSpec)
 #: a row's errors count as resolved when they exceed the references' disagreement this much
 RESOLUTION_FACTOR = 10.0
 
@@ -37,22 +40,26 @@ RESOLUTION_FACTOR = 10.0
 class WorkPrecisionRow:
     """One (solver, work level) of the study.
 
-    - `solver`: the solver's label; `level`: its depth or number of steps.
+    - `solver`: the solver's label; `level`: its depth or number of steps, or, in a
+      sweep by tolerance, its `rtol` (`pk.Arnoldi(rtol=...)`, Diffrax's PID controller).
     - `matvecs`: forward matvecs of one solve; `seconds`: best value-and-gradient time.
     - `value_error`, `gradient_error`: relative errors against the reference.
     - `resolved`: whether both errors exceed `RESOLUTION_FACTOR` times the reference's
       disagreement with its check (else the reference cannot confirm them).
     - `value`: the loss value.
+    - `diverged`: the value or gradient is not finite, or the gradient error exceeds 1
+      (the row's errors are then no measurement of accuracy).
     """
 
     solver: str
-    level: int
+    level: float
     matvecs: int
     seconds: float
     value_error: float
     gradient_error: float
     resolved: bool
     value: float
+    diverged: bool = False
 
     def as_dict(self) -> dict:
         """The row as a dict of the `COLUMNS`."""
@@ -139,6 +146,7 @@ def workprecision(
     reference=None,
     check=None,
     weights: str = "uniform",
+    tolerances=None,
     progress: bool = False,
 ) -> WorkPrecision:
     """Measure value and gradient error against work for several solvers.
@@ -149,6 +157,9 @@ def workprecision(
     - `solvers`: solver names (`"arnoldi"`, `"lanczos"`, `"METHOD+ADJOINT"`), or
       `(label, factory)` pairs where `factory(level)` returns a solver object.
     - `levels`: the work levels: Krylov depth, or number of fixed steps.
+    - `tolerances`: instead of `levels`, sweep by tolerance: every named solver at each
+      `rtol` (Krylov tolerance mode; Diffrax's PID controller with `atol = rtol`); the
+      rows' `level` is the tolerance.
     - `key`: PRNG key of the data point (default `PRNGKey(0)`).
     - `repeats`: best-of-`repeats` wall time of the jitted value-and-gradient.
     - `reference`, `check`: solver objects for the reference and its check at another
@@ -161,7 +172,13 @@ def workprecision(
     """
     if not isinstance(problem, Problem):
         problem = load_problem(problem)
-    levels = _check_levels(levels)
+    if tolerances is not None:
+        levels = _check_tolerances(tolerances)
+        if any(not isinstance(item, str) for item in solvers):
+            raise TypeError("solvers: a sweep by tolerance takes solver names")
+        solvers = [(name, functools.partial(_solver_at_tolerance, name)) for name in solvers]
+    else:
+        levels = _check_levels(levels)
     if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
         raise ValueError(f"repeats: expected an int >= 1, got {repeats!r}")
     factories = _solver_factories(solvers)
@@ -194,7 +211,7 @@ def workprecision(
         except ValueError as reason:
             skipped[label] = str(reason)
             continue
-        if hasattr(solver, "depth") and solver.depth > math.prod(operator.state_shape):
+        if getattr(solver, "depth", None) is not None and solver.depth > math.prod(operator.state_shape):
             continue  # deeper than the state: the Krylov space is already exhausted
         function = loss_value_and_gradient(problem, solver, y0, w)
         (value, matvecs), gradient = function(coefficient)
@@ -202,6 +219,7 @@ def workprecision(
         seconds = best_times({"run": lambda: function(coefficient)}, repeats, warm_up=False)["run"]
         value_error = relative_error(value, value_ref)
         gradient_error = relative_error(gradient, gradient_ref)
+        diverged = not (math.isfinite(value_error) and math.isfinite(gradient_error) and gradient_error <= 1)
         rows.append(WorkPrecisionRow(
             solver=label,
             level=level,
@@ -214,8 +232,10 @@ def workprecision(
                 and gradient_error >= RESOLUTION_FACTOR * gaps["gradient_gap"]
             ),
             value=float(value),
+            diverged=diverged,
         ))
-    unresolved = sum(not row.resolved for row in rows)
+    _warn_about_diverged(rows, problem)
+    unresolved = sum(not row.resolved and not row.diverged for row in rows)
     message = (
         f"reference {_describe(reference)} and check {_describe(check)} differ by "
         f"{gaps['value_gap']:.1e} (value) and {gaps['gradient_gap']:.1e} (gradient)"
@@ -271,6 +291,33 @@ def _solver_factories(solvers):
     return factories
 
 
+def _solver_at_tolerance(name, rtol):
+    return solver_from_name(name, rtol=rtol)
+
+
+def _check_tolerances(tolerances):
+    tolerances = tuple(tolerances)
+    if not tolerances or any(
+        isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t < 1 for t in tolerances
+    ):
+        raise ValueError(f"tolerances: expected numbers in (0, 1), got {tolerances!r}")
+    return tuple(sorted(set(float(t) for t in tolerances), reverse=True))
+
+
+def _warn_about_diverged(rows, problem):
+    """One warning naming the diverged rows, and the likely cause for backsolve ones."""
+    diverged = sorted({row.solver for row in rows if row.diverged})
+    if not diverged:
+        return
+    message = f"diverged (non-finite, or gradient error > 1): {', '.join(diverged)}"
+    if any("backsolve" in label for label in diverged) and isinstance(problem.pde, DISSIPATIVE_PDES):
+        message += (
+            "; BacksolveAdjoint integrates the state backwards in time alongside the adjoint, "
+            "which is unstable for a dissipative PDE (diffusion): use recursive-checkpoint"
+        )
+    warnings.warn(message, stacklevel=3)
+
+
 def _check_levels(levels):
     levels = tuple(levels)
     if not levels or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1 for v in levels):
@@ -280,5 +327,9 @@ def _check_levels(levels):
 
 def _describe(solver):
     if isinstance(solver, Diffrax):
+        if solver.steps is None:
+            return f"{type(solver.solver).__name__} at rtol {solver.rtol:g}"
         return f"{type(solver.solver).__name__} with {solver.steps} steps"
+    if solver.adaptive:
+        return f"{type(solver).__name__} at rtol {solver.rtol:g}"
     return f"{type(solver).__name__} depth {solver.depth} x {solver.substeps}"
