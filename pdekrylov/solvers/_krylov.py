@@ -20,8 +20,6 @@ from .. import krylov
 from ._base import AbstractSolver
 from ._march import march
 
-
-
 #: the tolerance when neither a depth nor sub-intervals are given
 DEFAULT_RTOL = 1e-6
 
@@ -36,9 +34,9 @@ class AbstractKrylovSolver(AbstractSolver):
       priori error bound of the Krylov approximation (`pk.krylov.step_length`), chosen
       inside `jit` (the coefficient field may be traced). The bound holds for every start
       vector, so it controls the backward pass (which propagates the cotangent) as well
-      as the state. The steps run in a `lax.scan` of `max_steps` whose steps past the
-      end are skipped by `lax.cond` (they cost nothing: the step count depends on the
-      operator only, not on the state, so the condition stays unbatched under `vmap`).
+      as the state. The steps run in Equinox's checkpointed while loop (`_march.py`);
+      the step count depends on the operator only, not on the state, so
+      it stays one count under a `vmap` over initial states.
     - **fixed** (`depth`, and optionally `substeps`): `substeps` equal sub-intervals, for
       matched-work studies.
     """
@@ -52,7 +50,7 @@ class AbstractKrylovSolver(AbstractSolver):
 
     def __init__(
         self, depth: int | None = None, substeps: int | None = None, *, rtol: float | None = None,
-        max_steps: int = 32, checkpoint: bool = True, throw: bool = True,
+        max_steps: int = 64, checkpoint: bool = True, throw: bool = True,
     ):
         for name, value in (("depth", depth), ("substeps", substeps), ("max_steps", max_steps)):
             if value is None:
@@ -247,11 +245,13 @@ class Arnoldi(AbstractKrylovSolver):
     - `rtol`: tolerance mode: the relative error of the solution and of its gradient
       (default 1e-6 when neither `depth` nor `substeps` is given); the operator must give
       a `spectrum_bound()` (the stencil operators and `pk.MatrixOperator` do).
-    - `max_steps`: tolerance mode's most steps (memory of the backward pass grows with
-      it: one state per step); more raise an error (or, `throw=False`, return the
-      result of `max_steps` steps with `stats["max_steps_reached"]` set).
-    - `checkpoint`: recompute each sub-interval's decomposition in the backward pass
-      instead of storing it (memory O(N K) instead of O(N K substeps)).
+    - `max_steps`: tolerance mode's most steps (default 64); more raise an error (or,
+      `throw=False`, return the result of `max_steps` steps with
+      `stats["max_steps_reached"]` set). The backward pass keeps 8 start states and
+      recomputes the steps between them beyond that (`_march.py`).
+    - `checkpoint`: fixed mode: recompute each sub-interval's decomposition in the
+      backward pass instead of storing it (memory O(N K) instead of O(N K substeps));
+      tolerance mode always recomputes.
     - `throw`: see `max_steps`.
 
     `stats` (from `pk.solve`): `num_matvecs` (of the propagation), `num_steps`, the a

@@ -32,6 +32,8 @@ DEFAULT_SOLVERS = (
 )
 #: the PDEs whose solutions decay (integrating them backwards in time is unstable)
 DISSIPATIVE_PDES = (DiffusionSpec, AdvectionDiffusionSpec)
+#: a relative gradient error above this counts as diverged (no longer an inaccuracy)
+DIVERGED = 1e3
 #: a row's errors count as resolved when they exceed the references' disagreement this much
 RESOLUTION_FACTOR = 10.0
 
@@ -47,8 +49,8 @@ class WorkPrecisionRow:
     - `resolved`: whether both errors exceed `RESOLUTION_FACTOR` times the reference's
       disagreement with its check (else the reference cannot confirm them).
     - `value`: the loss value.
-    - `diverged`: the value or gradient is not finite, or the gradient error exceeds 1
-      (the row's errors are then no measurement of accuracy).
+    - `diverged`: the value or gradient is not finite, or the gradient error exceeds
+      `DIVERGED` (1e3; the row's errors are then no measurement of accuracy).
     """
 
     solver: str
@@ -195,7 +197,7 @@ def workprecision(
         "gradient_gap": relative_error(gradient_check, gradient_ref),
     }
 
-    rows, skipped = [], {}
+    rows, skipped, failed = [], {}, {}
     work = [(label, factory, level) for label, factory in factories for level in levels]
     if progress:
         from tqdm import tqdm
@@ -214,12 +216,18 @@ def workprecision(
         if getattr(solver, "depth", None) is not None and solver.depth > math.prod(operator.state_shape):
             continue  # deeper than the state: the Krylov space is already exhausted
         function = loss_value_and_gradient(problem, solver, y0, w)
-        (value, matvecs), gradient = function(coefficient)
+        try:
+            (value, matvecs), gradient = function(coefficient)
+        except jax.errors.JaxRuntimeError as error:  # e.g. a step budget that ran out
+            failed[label, level] = _runtime_reason(error)
+            continue
         # compiled by the call above
         seconds = best_times({"run": lambda: function(coefficient)}, repeats, warm_up=False)["run"]
         value_error = relative_error(value, value_ref)
         gradient_error = relative_error(gradient, gradient_ref)
-        diverged = not (math.isfinite(value_error) and math.isfinite(gradient_error) and gradient_error <= 1)
+        diverged = not (
+            math.isfinite(value_error) and math.isfinite(gradient_error) and gradient_error <= DIVERGED
+        )
         rows.append(WorkPrecisionRow(
             solver=label,
             level=level,
@@ -235,6 +243,8 @@ def workprecision(
             diverged=diverged,
         ))
     _warn_about_diverged(rows, problem)
+    for (label, level), reason in failed.items():
+        warnings.warn(f"{label} at {level:g} failed, left out: {reason}", stacklevel=2)
     unresolved = sum(not row.resolved and not row.diverged for row in rows)
     message = (
         f"reference {_describe(reference)} and check {_describe(check)} differ by "
@@ -291,6 +301,12 @@ def _solver_factories(solvers):
     return factories
 
 
+def _runtime_reason(error) -> str:
+    """The message of an error raised inside a jitted computation (`eqx.error_if`)."""
+    lines = [line for line in str(error).splitlines() if "RuntimeError:" in line]
+    return lines[-1].split("RuntimeError:", 1)[1].strip() if lines else str(error).splitlines()[0]
+
+
 def _solver_at_tolerance(name, rtol):
     return solver_from_name(name, rtol=rtol)
 
@@ -309,7 +325,7 @@ def _warn_about_diverged(rows, problem):
     diverged = sorted({row.solver for row in rows if row.diverged})
     if not diverged:
         return
-    message = f"diverged (non-finite, or gradient error > 1): {', '.join(diverged)}"
+    message = f"diverged (non-finite, or gradient error > {DIVERGED:g}): {', '.join(diverged)}"
     if any("backsolve" in label for label in diverged) and isinstance(problem.pde, DISSIPATIVE_PDES):
         message += (
             "; BacksolveAdjoint integrates the state backwards in time alongside the adjoint, "
