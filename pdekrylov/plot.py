@@ -2,6 +2,7 @@
 
 import numpy as np
 from matplotlib.figure import Figure  # no pyplot: works with any backend, no display
+from matplotlib.ticker import NullFormatter
 
 
 def field_panels(fields, titles, grid, *, suptitle=None, cmap="viridis"):
@@ -83,12 +84,14 @@ def workprecision_figure(rows):
     solvers = list(dict.fromkeys(row.solver for row in rows))
     panels = (("seconds", "value_error"), ("matvecs", "value_error"),
               ("seconds", "gradient_error"), ("matvecs", "gradient_error"))
-    tiny = np.finfo(np.float64).tiny  # an exact zero error is drawn at the bottom, not dropped
+    # an exact zero error is drawn at this floor (below float64 rounding), not dropped, and
+    # not at the smallest float, which would stretch the axis over 300 empty decades
+    floor = 1e-17
     for ax, (work, error) in zip(axes.ravel(), panels):
         for solver in solvers:
             # diverged rows would stretch the axes over meaningless errors
             points = [
-                (getattr(row, work), max(getattr(row, error), tiny))
+                (getattr(row, work), max(getattr(row, error), floor))
                 for row in rows if row.solver == solver and not row.diverged
             ]
             if not points:
@@ -97,6 +100,7 @@ def workprecision_figure(rows):
         ax.set_xlabel("wall time of value and gradient (s)" if work == "seconds" else "forward matvecs")
         ax.set_ylabel(f"relative {error.replace('_', ' ')}")
         ax.grid(True, which="major", alpha=0.3)
+        ax.xaxis.set_minor_formatter(NullFormatter())  # labels at every minor tick overlap
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
     return fig
