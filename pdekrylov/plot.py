@@ -56,7 +56,7 @@ def loss_figure(history, *, title="training"):
     fig = Figure(figsize=(9, 3.4))
     loss_ax, parameter_ax = fig.subplots(1, 2)
     loss_ax.semilogy([h["epoch"] for h in history], [h["train_loss"] for h in history], label="train")
-    for ax, key, label in ((loss_ax, "test_loss", "test"), (parameter_ax, "parameter_rmse", "parameter RMSE")):
+    for ax, key, label in ((loss_ax, "test_loss", "test"), (parameter_ax, "parameter_rmse", "paper's metric: relative MSE of |c|")):
         points = [(h["epoch"], h[key]) for h in history if key in h]
         if points:
             ax.semilogy(*zip(*points), marker=".", label=label)

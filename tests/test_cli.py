@@ -19,7 +19,7 @@ def demo_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("demo") / "out"
     result = run_cli("demo", "--out", str(out), "--epochs", "20")
     assert result.returncode == 0, result.stderr
-    assert "parameter RMSE fell from" in result.stdout and "wrote" in result.stdout
+    assert "relative L2 error of the learned field fell from" in result.stdout and "wrote" in result.stdout
     return out
 
 
@@ -31,6 +31,8 @@ def test_demo_generates_trains_and_plots(demo_dir):
     assert metrics["solver"] == "arnoldi" and metrics["epochs"] == 20
     evaluated = [h["parameter_rmse"] for h in metrics["history"] if "parameter_rmse" in h]
     assert evaluated[-1] < evaluated[0]  # it learns
+    relative = [h["parameter_relative_l2"] for h in metrics["history"] if "parameter_relative_l2" in h]
+    assert relative[-1] < relative[0] and metrics["parameter_relative_l2"] == relative[-1]
     assert not list(demo_dir.rglob(".*.tmp"))  # no temporary files left behind
 
 

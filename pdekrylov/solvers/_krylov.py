@@ -183,7 +183,7 @@ class AbstractKrylovSolver(AbstractSolver):
         # the step that serves each save time (one on a step boundary: the step ending there)
         serving = jnp.clip(jnp.ceil(save / tau).astype(jnp.int32) - 1, 0, steps - 1)
         local = save - serving * tau
-        ys, errors = march((operator, y0), self.propagate, steps, tau, serving, local, self.max_steps)
+        ys, errors = march(operator, y0, self.propagate, steps, tau, serving, local, self.max_steps)
         if self.throw:
             ys = eqx.error_if(
                 ys, needed > self.max_steps,

@@ -22,12 +22,12 @@ import jax.numpy as jnp
 CHECKPOINTS = 8
 
 
-def march(differentiated, propagate: Callable, steps, tau, serving, local, max_steps: int):
+def march(operator, y0, propagate: Callable, steps, tau, serving, local, max_steps: int):
     """`steps` steps of `propagate` from `y0`, saving at the given local times.
 
     **Arguments:**
 
-    - `differentiated`: `(operator, y0)`.
+    - `operator`, `y0`: the operator and the initial state.
     - `propagate`: `(operator, y, local_times) -> (values (P + 1, *state), estimates (P + 1,))`,
       the states at the local times (the last one the step's end) and their error
       estimates.
@@ -38,7 +38,6 @@ def march(differentiated, propagate: Callable, steps, tau, serving, local, max_s
     **Returns:** `(ys (P, *state), errors (P,))`: the saved states and their a posteriori
     error estimates (those of earlier steps added).
     """
-    operator, y0 = differentiated
     count = serving.shape[0]
 
     def body(carry):

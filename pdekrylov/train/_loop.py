@@ -310,7 +310,8 @@ def _metrics(session, state, history, evaluate=True) -> dict:
     if evaluate:
         final = _evaluate(session, state)
     elif history and "parameter_rmse" in history[-1]:
-        final = {k: history[-1][k] for k in ("train_loss", "test_loss", "parameter_rmse") if k in history[-1]}
+        kept = ("train_loss", "test_loss", "parameter_rmse", "parameter_relative_l2")
+        final = {k: history[-1][k] for k in kept if k in history[-1]}
     layouts = session.layouts
     return {
         "problem": session.problem.name,
