@@ -41,6 +41,13 @@ def check_number(name: str, value, *, positive: bool = False, low=None, high=Non
     return value
 
 
+def check_tolerance(name: str, value) -> float:
+    """`value` as a float if it is a relative tolerance: a number in `(0, 1)`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < 1:
+        raise ValueError(f"{name}: expected a number in (0, 1), got {value!r}")
+    return float(value)
+
+
 def check_sequence(name: str, values, check, *, length: int | None = None, **bounds) -> tuple:
     """`values` as a tuple, every item passed through `check(name, item, **bounds)`."""
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import krylov
+from .._check import check_tolerance
 from ._base import AbstractSolver
 from ._march import march
 
@@ -66,9 +67,7 @@ class AbstractKrylovSolver(AbstractSolver):
         if rtol is None and depth is None:
             rtol = DEFAULT_RTOL
         if rtol is not None:
-            if isinstance(rtol, bool) or not isinstance(rtol, (int, float)) or not 0 < rtol < 1:
-                raise ValueError(f"rtol: expected a number in (0, 1), got {rtol!r}")
-            rtol = float(rtol)
+            rtol = check_tolerance("rtol", rtol)
         elif substeps is None:
             substeps = 1
         self.depth = None if depth is None else int(depth)

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import _io
+from .._check import check_tolerance
 from .._solve import solve
 from ..problems import AdvectionDiffusionSpec, DiffusionSpec, Problem, SampleKeys, load_problem
 from ..solvers import Diffrax, solver_from_name, work_parameter
@@ -312,12 +313,10 @@ def _solver_at_tolerance(name, rtol):
 
 
 def _check_tolerances(tolerances):
-    tolerances = tuple(tolerances)
-    if not tolerances or any(
-        isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t < 1 for t in tolerances
-    ):
-        raise ValueError(f"tolerances: expected numbers in (0, 1), got {tolerances!r}")
-    return tuple(sorted(set(float(t) for t in tolerances), reverse=True))
+    tolerances = tuple(check_tolerance("tolerances", t) for t in tolerances)
+    if not tolerances:
+        raise ValueError("tolerances: expected at least one tolerance")
+    return tuple(sorted(set(tolerances), reverse=True))
 
 
 def _warn_about_diverged(rows, problem):
