@@ -143,6 +143,30 @@ def test_vmap_over_initial_states_matches_single_solves():
         np.testing.assert_allclose(batched[i], jax.jit(final)(batch[i]), rtol=1e-12, atol=1e-14)
 
 
+def test_one_step_is_fixed_mode_and_a_batch_of_fields_takes_its_own_steps():
+    """One tolerance-mode step runs outside the step loop (the loop is skipped): it must
+    equal fixed mode's single sub-interval in value and gradient. Under a `vmap` over
+    fields the step counts differ within the batch, so the skip becomes a select."""
+    make, scale = KINDS["wave"]
+    y0, w = start_and_weights(make, 5)
+    c = field(5, scale)
+    coarse = pk.Arnoldi(rtol=1e-2, depth=30)
+    assert int(pk.solve(make(c), y0, 0.3, coarse).stats["num_steps"]) == 1
+    value, gradient = value_and_grad("wave", coarse, 0.3)(c, y0, w)
+    fixed_value, fixed_gradient = value_and_grad("wave", pk.Arnoldi(30), 0.3)(c, y0, w)
+    np.testing.assert_allclose(value, fixed_value, rtol=1e-13)
+    np.testing.assert_allclose(gradient, fixed_gradient, rtol=1e-11, atol=1e-13 * jnp.abs(fixed_gradient).max())
+
+    fields = jnp.stack([c, 4 * c])  # the faster wave needs more steps
+    counts = jax.vmap(lambda c: pk.solve(make(c), y0, 0.3, coarse).stats["num_steps"])(fields)
+    assert int(counts[0]) == 1 < int(counts[1])
+    batched = jax.jit(jax.vmap(value_and_grad("wave", coarse, 0.3), in_axes=(0, None, None)))(fields, y0, w)
+    for i in range(2):
+        exact, exact_gradient = dense_value_and_grad("wave", 0.3)(fields[i], y0, w)
+        assert abs(batched[0][i] - exact) <= 0.1 * abs(exact)  # 10 rtol
+        assert relative(batched[1][i], exact_gradient) <= 0.1
+
+
 def test_float32():
     make, scale = KINDS["wave"]
     c = field(2, scale).astype(jnp.float32)
