@@ -19,7 +19,7 @@ import numpy as np
 from .. import krylov
 from .._check import check_tolerance
 from ._base import AbstractSolver
-from ._march import march
+from ._march import march, stored_steps
 
 #: the tolerance when neither a depth nor sub-intervals are given
 DEFAULT_RTOL = 1e-6
@@ -35,8 +35,8 @@ class AbstractKrylovSolver(AbstractSolver):
       priori error bound of the Krylov approximation (`pk.krylov.step_length`), chosen
       inside `jit` (the coefficient field may be traced). The bound holds for every start
       vector, so it controls the backward pass (which propagates the cotangent) as well
-      as the state. The steps run in Equinox's checkpointed while loop (`_march.py`);
-      the step count depends on the operator only, not on the state, so
+      as the state. The first steps keep their decompositions for the backward pass,
+      later ones run in Equinox's checkpointed while loop (`_march.py`); the step count depends on the operator only, not on the state, so
       it stays one count under a `vmap` over initial states.
     - **fixed** (`depth`, and optionally `substeps`): `substeps` equal sub-intervals, for
       matched-work studies.
@@ -182,7 +182,12 @@ class AbstractKrylovSolver(AbstractSolver):
         # the step that serves each save time (one on a step boundary: the step ending there)
         serving = jnp.clip(jnp.ceil(save / tau).astype(jnp.int32) - 1, 0, steps - 1)
         local = save - serving * tau
-        ys, errors = march(operator, y0, self.propagate, steps, tau, serving, local, self.max_steps)
+        # a step's basis: about one state-sized vector per matvec
+        step_bytes = self.matvecs_per_substep(operator) * y0.size * y0.dtype.itemsize
+        ys, errors = march(
+            operator, y0, self.propagate, steps, tau, serving, local, self.max_steps,
+            stored=stored_steps(step_bytes),
+        )
         if self.throw:
             ys = eqx.error_if(
                 ys, needed > self.max_steps,
@@ -246,11 +251,12 @@ class Arnoldi(AbstractKrylovSolver):
       a `spectrum_bound()` (the stencil operators and `pk.MatrixOperator` do).
     - `max_steps`: tolerance mode's most steps (default 64); more raise an error (or,
       `throw=False`, return the result of `max_steps` steps with
-      `stats["max_steps_reached"]` set). The backward pass keeps 8 start states and
-      recomputes the steps between them beyond that (`_march.py`).
+      `stats["max_steps_reached"]` set). The first 4 steps keep their decompositions
+      for the backward pass (fewer where they would take more than 256 MB); later ones
+      are recomputed from the checkpointed loop's 8 start states (`_march.py`).
     - `checkpoint`: fixed mode: recompute each sub-interval's decomposition in the
       backward pass instead of storing it (memory O(N K) instead of O(N K substeps));
-      tolerance mode always recomputes.
+      tolerance mode stores its first steps and recomputes the rest (see `max_steps`).
     - `throw`: see `max_steps`.
 
     `stats` (from `pk.solve`): `num_matvecs` (of the propagation), `num_steps`, the a
