@@ -9,7 +9,9 @@ leapfrog scheme at the same grid (Courant number 0.5), the observed order, and d
 `examples/figures/traces-green.png`.
 
 Run it with `python examples/green_convergence.py` (about 3 minutes on a 2-core CPU;
-`--ppw 12,24` for a quicker look).
+`--ppw 12,24` for a quicker look). `--3d`: the same in 3D (`[-0.4, 0.4]³`, receivers at
+0.5 and 0.75 wavelengths, traces over `[0, 0.6]`) on grids of 8 and 16 points per
+wavelength (33³ and 65³ nodes), against `f(t - r/c) / (4 π c² r)`.
 """
 
 import argparse
@@ -24,14 +26,20 @@ import pdekrylov as pk  # noqa: E402
 from pdekrylov.study import machine_info  # noqa: E402
 
 
+SETUP_3D = pk.study.GreenSetup(
+    source=(0.0123, -0.0071, 0.0049), half_width=0.4, offsets=(0.1, 0.15), angles=(0.0, 45.0), t1=0.6, samples=121,
+)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ppw", default="12,24,48", help="points per wavelength of the grids")
+    parser.add_argument("--ppw", default=None, help="points per wavelength of the grids (default 12,24,48; 3D 8,16)")
+    parser.add_argument("--3d", dest="three", action="store_true", help="a 3D medium instead of 2D")
     parser.add_argument("--rtol", type=float, default=1e-5, help="Arnoldi's tolerance")
     parser.add_argument("--figure", default="examples/figures/traces-green.png", help="figure path ('' for none)")
     args = parser.parse_args()
-    ppws = [float(p) for p in args.ppw.split(",")]
-    setup = pk.study.GreenSetup()
+    ppws = [float(p) for p in (args.ppw or ("8,16" if args.three else "12,24,48")).split(",")]
+    setup = SETUP_3D if args.three else pk.study.GreenSetup()
     solver = pk.Arnoldi(rtol=args.rtol, max_steps=512)
     print(f"machine: {machine_info()}")
     rows = pk.study.green_convergence(ppws, solver, setup=setup)
@@ -44,12 +52,12 @@ def main():
         order = "" if last is None else f"{np.log(last.error / row.error) / np.log(row.points_per_wavelength / last.points_per_wavelength):.2f}"
         previous[row.method] = row
         by_offset = " | ".join(f"{e:.2e}" for e in row.error_by_offset)
-        label = f"Arnoldi rtol {args.rtol:g}" if row.method == "krylov" else "leapfrog, Courant 0.5"
+        label = f"Arnoldi rtol {args.rtol:g}" if row.method == "krylov" else "leapfrog, Courant ≤ 0.5"
         print(
-            f"| {label} | {row.points_per_wavelength:g} | {row.shape[0]}×{row.shape[1]} | {row.spacing:.5f} | "
+            f"| {label} | {row.points_per_wavelength:g} | {'×'.join(map(str, row.shape))} | {row.spacing:.5f} | "
             f"{row.steps} | {row.error:.2e} | {order} | {by_offset} | {row.seconds:.1f} |"
         )
-    if args.figure:
+    if args.figure and not args.three:
         draw(rows, setup, args.figure)
         print(f"wrote {args.figure}")
 

@@ -289,14 +289,16 @@ class Forcing(eqx.Module):
         """The a priori bound on the signal's polynomial representation over a step of
         length `tau`, relative to `signal.scale()`: Chebyshev interpolation at `order`
         points, `2 (tau/4)^p max|f^(p)| / p!`."""
-        p = self.order
-        tiny = jnp.finfo(jnp.result_type(tau, float)).tiny
-        ratio = self.signal.derivative_bound(p) / jnp.maximum(self.signal.scale(), tiny)
-        return 2 * (tau / 4) ** p * ratio / math.factorial(p)
+        return 2 * (tau / 4) ** self.order * self._roughness() / math.factorial(self.order)
 
     def signal_step(self, rtol):
         """The longest step whose `signal_error_bound` is at most `rtol`."""
-        p = self.order
-        tiny = jnp.finfo(jnp.result_type(self.signal.scale(), float)).tiny
-        ratio = self.signal.derivative_bound(p) / jnp.maximum(self.signal.scale(), tiny)
-        return 4 * (rtol * math.factorial(p) / (2 * jnp.maximum(ratio, tiny))) ** (1 / p)
+        roughness = self._roughness()
+        tiny = jnp.finfo(roughness.dtype).tiny
+        return 4 * (rtol * math.factorial(self.order) / (2 * jnp.maximum(roughness, tiny))) ** (1 / self.order)
+
+    def _roughness(self):
+        """`max|f^(p)| / max|f|`, p = `order`."""
+        scale = jnp.asarray(self.signal.scale())
+        tiny = jnp.finfo(jnp.result_type(scale, float)).tiny
+        return self.signal.derivative_bound(self.order) / jnp.maximum(scale, tiny)

@@ -14,6 +14,7 @@ with more moments (a windowed sinc, Hicks 2002): one more entry of `RULES` with 
 `support`; the rest of this module does not change.
 """
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import equinox as eqx
@@ -31,7 +32,7 @@ class Rule(NamedTuple):
     side of the point's cell), weights `kernel(distance in cells)`."""
 
     support: int
-    kernel: object  # (distances (..., support)) -> weights (..., support)
+    kernel: Callable  # distances in cells (..., support) -> weights (..., support)
 
 
 def _hat(distance):

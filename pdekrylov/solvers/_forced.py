@@ -19,8 +19,9 @@ the gradient reaching the operator, the sources and (through B) the signal.
 **Observations**: for `pk.SaveAt(ts, fn)` with a linear `fn` (e.g. `pk.Receivers`), each
 step projects `fn` on its basis once (`fn(q_k)` for the K basis vectors, a few gathers for
 point receivers) and stores that `(*obs, K)` array, the K x K Hessenberg matrix and two
-error numbers; after the steps, every save time is `||v|| (fn Q) exp(s H) e_1`: one small
-exponential and one small product per time sample, no matvec and no full state.
+error numbers; after the steps, every save time is `||v|| (fn Q) exp(s H) e_1`: no matvec
+and no full state. Equally spaced save times (traces) cost two K x K exponentials per
+step and one K x K product per sample (`_first_columns`).
 
 **Steps**: the fixed mode's `substeps`, or tolerance mode's equal steps: the Krylov bound
 of the operator's `spectrum_bound()` at the depth without the polynomial block (the
@@ -55,12 +56,12 @@ class _Plan(NamedTuple):
 class _Dense(NamedTuple):
     """What a step keeps for the save times it serves (observations only): `fn` of the
     basis times the start norm `(*obs, K)`, the Hessenberg matrix, the residual size
-    `||v|| ||r||`, and the error carried in from earlier steps."""
+    `||v|| ||r||`, and the error estimate at its end (what it adds to later steps)."""
 
     projection: jax.Array
     hessenberg: jax.Array
     residual: jax.Array
-    carried: jax.Array
+    added: jax.Array
 
 
 def integrate(solver, operator, y0, t0, t1, save_times, forcing, fn):
@@ -75,9 +76,6 @@ def integrate(solver, operator, y0, t0, t1, save_times, forcing, fn):
             f"depth: with a forcing of order {order} the Krylov depth must exceed {order} "
             f"(the polynomial block takes {order} dimensions), got {depth}"
         )
-    size = int(np.prod(operator.state_shape)) + order
-    if depth > size:
-        raise ValueError(f"depth: expected 1 <= depth <= {size} (the augmented state's size), got {depth}")
     plan = _plan(solver, operator, forcing, t0, t1, depth - order, y0.dtype)
     save = jnp.asarray(save_times - t0, y0.dtype)
     # the step that serves each save time (one on a step boundary: the step ending there)
@@ -96,7 +94,9 @@ def integrate(solver, operator, y0, t0, t1, save_times, forcing, fn):
         outputs = _scan(advance, y0, ys, errors, plan.steps, solver.checkpoint)
     ys, errors, dense = outputs
     if not full:
-        ys, errors = _observe(dense, serving, local)
+        spacing = np.diff(save_times)
+        equal = len(spacing) > 0 and spacing[0] > 0 and np.allclose(spacing, spacing[0], rtol=1e-12, atol=0)
+        ys, errors = _observe(dense, serving, local, float(spacing[0]) if equal else None)
     if solver.adaptive and solver.throw:
         ys = eqx.error_if(
             ys, plan.needed > solver.max_steps,
@@ -146,7 +146,7 @@ def _scan(advance, y0, ys, errors, steps, checkpoint):
     def body(carry, i):
         y, ys, errors, carried = carry
         y, ys, errors, dense = advance(i, y, ys, errors, carried)
-        return (y, ys, errors, carried + dense.carried), dense
+        return (y, ys, errors, carried + dense.added), dense
 
     if checkpoint and steps > 1:
         body = jax.checkpoint(body)
@@ -165,7 +165,7 @@ def _loop(advance, y0, ys, errors, steps, max_steps):
         i, y, ys, errors, carried, buffers = carry
         y, ys, errors, dense = advance(i, y, ys, errors, carried)
         buffers = _Dense(*(buffer.at[i].set(value) for buffer, value in zip(buffers, dense)))
-        return i + 1, y, ys, errors, carried + dense.carried, buffers
+        return i + 1, y, ys, errors, carried + dense.added, buffers
 
     init = (jnp.zeros((), jnp.int32), y0, ys, errors, jnp.zeros((), y0.dtype), buffers)
     _, _, ys, errors, _, dense = eqxi.while_loop(
@@ -177,7 +177,7 @@ def _loop(advance, y0, ys, errors, steps, max_steps):
 
 def _advance(depth, operator, forcing, fn, t0, tau, serving, local, i, y, ys, errors, carried):
     """Step `i` from `y`: the next state, the saved states it serves (without `fn`), and
-    its `_Dense` data (with `fn`; without, only the error it adds in `carried`)."""
+    its `_Dense` data (with `fn`; without, only the error it adds, `added`)."""
     decomposition, unflatten = _decompose(depth, operator, forcing, y, t0 + i * tau, tau)
     mine = serving == i
     if fn is None:  # the states at this step's save times (else its end), then its end
@@ -199,14 +199,44 @@ def _advance(depth, operator, forcing, fn, t0, tau, serving, local, i, y, ys, er
     return values[-1], ys, errors, dense
 
 
-def _observe(dense, serving, local):
+def _observe(dense, serving, local, spacing):
     """Every save time from its step's dense data: `(||v|| fn(Q)) exp(s H) e_1`, and the
     error estimate `||v|| ||r|| |e_K^T exp(s H) e_1|` plus the error carried in."""
-    first_columns = krylov.expm(local[:, None, None] * dense.hessenberg[serving])[:, :, 0]
+    first_columns = _first_columns(dense.hessenberg, serving, local, spacing)
     values = jnp.einsum("p...k,pk->p...", dense.projection[serving], first_columns)
-    carried = jnp.cumsum(dense.carried) - dense.carried  # the errors of the earlier steps
+    carried = jnp.cumsum(dense.added) - dense.added  # the errors of the earlier steps
     errors = dense.residual[serving] * jnp.abs(first_columns[:, -1]) + carried[serving]
     return values, errors
+
+
+def _first_columns(hessenberg, serving, local, spacing):
+    """`exp(local_j H_{serving_j}) e_1` for every save time j, `(P, K)`.
+
+    With equally spaced save times (`spacing`, static; None otherwise) and fewer steps
+    that serve them than half the save times, each such step needs two small
+    exponentials, `exp(r H) e_1` at its first save time r and `E = exp(spacing H)`, and
+    its later save times follow by `v <- E v`, a K x K product each (the samples of a
+    trace cost next to nothing). Otherwise: one exponential per save time.
+    """
+    count = len(serving)
+    slots = min(count, hessenberg.shape[0])  # at most this many steps serve a save time
+    if spacing is None or 2 * slots >= count:
+        return krylov.expm(local[:, None, None] * hessenberg[serving])[:, :, 0]
+    opens = jnp.concatenate([jnp.ones(1, bool), serving[1:] != serving[:-1]])  # a step's first
+    slot = jnp.cumsum(opens) - 1  # the serving steps numbered 0, 1, ...
+    step = jnp.zeros(slots, serving.dtype).at[slot].max(serving)
+    # each slot's first local time; unused slots get a finite one (no NaN in the gradient)
+    first = jnp.full(slots, jnp.max(local), local.dtype).at[slot].min(local)
+    starts = krylov.expm(first[:, None, None] * hessenberg[step])[:, :, 0]
+    powers = krylov.expm(spacing * hessenberg[step])
+
+    def chain(previous, xs):
+        opens_j, slot_j = xs
+        column = jnp.where(opens_j, starts[slot_j], powers[slot_j] @ previous)
+        return column, column
+
+    _, columns = jax.lax.scan(chain, starts[0], (opens, slot))
+    return columns
 
 
 def _decompose(depth, operator, forcing, y, start, tau):

@@ -1,6 +1,6 @@
-"""Traces of a point source against the analytic solution: the 2D convergence check.
+"""Traces of a point source against the analytic solution: the convergence check.
 
-`GreenSetup` is a homogeneous 2D medium with a Ricker source and receivers at several
+`GreenSetup` is a homogeneous 2D (or 3D) medium with a Ricker source and receivers at several
 offsets and directions, on a square grid of a given number of points per wavelength, in
 a time window that ends before the first reflection from the grid's boundary reaches a
 receiver: there the discrete traces must converge to the analytic ones
@@ -20,17 +20,17 @@ from .._grid import Grid
 from .._operators import WaveOperator
 from .._solve import SaveAt, solve
 from .._sources import PointSources, Receivers
-from ._green import analytic_traces_2d, ricker
+from ._green import analytic_traces_2d, analytic_traces_3d, ricker
 
 
 @dataclasses.dataclass(frozen=True)
 class GreenSetup:
-    """A Ricker point source in a homogeneous 2D medium, receivers around it.
+    """A Ricker point source in a homogeneous 2D (or 3D) medium, receivers around it.
 
     - `speed`, `frequency`, `delay`: c, the Ricker peak frequency f0 and its delay (the
       wavelength at the peak is `speed / frequency`).
-    - `half_width`: the grid covers `[-half_width, half_width]²`.
-    - `source`: the source position (off the grid's nodes).
+    - `half_width`: the grid covers `[-half_width, half_width]^d`.
+    - `source`: the source position (off the grid's nodes): 2 or 3 coordinates.
     - `offsets`, `angles`: receivers at each offset in each direction (degrees) from
       the source: `len(offsets) * len(angles)` receivers, off the nodes.
     - `t1`, `samples`: the time window `[0, t1]` and its number of equally spaced samples.
@@ -42,11 +42,17 @@ class GreenSetup:
     frequency: float = 5.0
     delay: float = 0.3
     half_width: float = 0.7
-    source: tuple[float, float] = (0.0123, -0.0071)
+    source: tuple[float, ...] = (0.0123, -0.0071)
     offsets: tuple[float, ...] = (0.1, 0.15, 0.2)
     angles: tuple[float, ...] = (0.0, 30.0, 45.0, 75.0)
     t1: float = 0.9
     samples: int = 181
+
+    @property
+    def ndim(self) -> int:
+        """2 or 3 (the source's coordinates); in 3D the receivers lie in the plane of the
+        first two axes through the source."""
+        return len(self.source)
 
     @property
     def wavelength(self) -> float:
@@ -57,23 +63,26 @@ class GreenSetup:
         """The square grid with `points_per_wavelength` nodes per peak wavelength."""
         h = self.wavelength / points_per_wavelength
         n = int(round(2 * self.half_width / h)) + 1
-        return Grid((n, n), lower=(-self.half_width,) * 2, upper=(self.half_width,) * 2)
+        d = self.ndim
+        return Grid((n,) * d, lower=(-self.half_width,) * d, upper=(self.half_width,) * d)
 
     def receiver_positions(self) -> np.ndarray:
         """`(R, 2)`, offset-major (all angles of the first offset first)."""
         angles = np.deg2rad(self.angles)
-        directions = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+        directions = np.stack([np.cos(angles), np.sin(angles)] + [0 * angles] * (self.ndim - 2), axis=1)
         return np.concatenate([np.asarray(self.source) + r * directions for r in self.offsets])
 
     def times(self) -> np.ndarray:
         return np.linspace(0.0, self.t1, self.samples)
 
     def analytic(self) -> np.ndarray:
-        """The analytic traces `(T, R)` (two quadratures checked against each other)."""
+        """The analytic traces `(T, R)` (in 2D two quadratures checked against each other)."""
         distances = np.linalg.norm(self.receiver_positions() - np.asarray(self.source), axis=1)
+        signal = lambda t: ricker(t, self.frequency, self.delay)  # noqa: E731
+        if self.ndim == 3:
+            return analytic_traces_3d(distances, self.times(), signal, self.speed).T
         traces, difference = analytic_traces_2d(
-            distances, self.times(), lambda t: ricker(t, self.frequency, self.delay),
-            (0.0, 4 * self.delay), self.speed, check=True,
+            distances, self.times(), signal, (0.0, 4 * self.delay), self.speed, check=True,
         )
         if difference > 1e-10:
             raise RuntimeError(f"the two quadratures of the analytic traces differ by {difference:.1e}")
