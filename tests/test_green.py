@@ -77,3 +77,13 @@ def test_traces_converge_at_second_order_on_three_grids_to_one_percent():
         orders = np.log2(np.array(values[:-1]) / np.array(values[1:]))
         assert np.all((orders > 1.8) & (orders < 2.3)), (method, orders)
         assert values[-1] < 1e-2
+
+
+@pytest.mark.slow
+def test_3d_traces_converge_at_second_order():
+    setup = pk.study.GreenSetup(
+        source=(0.0123, -0.0071, 0.0049), half_width=0.3, offsets=(0.1,), angles=(0.0, 45.0), t1=0.45, samples=46,
+    )
+    errors = converge([6, 12], setup)
+    for method, (coarse, fine) in errors.items():
+        assert 3.2 < coarse / fine < 5, method
