@@ -239,6 +239,14 @@ def test_observations_are_the_observed_states_for_every_solver():
         states = traces_function(solver, observe=False)(c, *SIGNAL)
         assert relative(observed, states) < 1e-9
         assert relative(observed, reference) < 1e-5
+    # the error estimate covers the Krylov and the signal approximation (a trace is a
+    # weighted mean of state entries: its error is at most the state's)
+    solution = jax.jit(lambda c: pk.solve(
+        pk.WaveOperator(GRID, c), jnp.zeros((2, *GRID.shape)), T1, pk.Arnoldi(24, substeps=6),
+        forcing=forcing(frequency=SIGNAL[0], amplitude=SIGNAL[1], delay=SIGNAL[2]), saveat=pk.SaveAt(TIMES, RECEIVER_ARRAY),
+    ))(c)
+    assert np.all(np.max(np.abs(solution.ys - reference), axis=1) <= solution.stats["error_estimate"])
+    assert float(jnp.max(jnp.abs(solution.ys - reference))) > 1e-9  # not a trivial check
     # unforced: Arnoldi projects, Lanczos applies fn to its states
     receivers = RECEIVER_ARRAY
     op = pk.WaveOperator(GRID, c)

@@ -129,13 +129,23 @@ def test_a_trace_dataset_is_the_traces_of_each_shot(tiny):
     assert np.allclose(dataset.wavefields[1], states[[7, -1], 0], atol=1e-7 * np.abs(states).max())
 
 
-def test_training_on_traces_learns_and_resumes(tiny, tmp_path):
+@pytest.fixture(scope="module")
+def tiny_run(tiny):
     problem, dataset, _ = tiny
-    full = train.fit(problem, dataset)  # in memory
-    losses = [h["train_loss"] for h in full.metrics["history"]]
+    return train.fit(problem, dataset)  # in memory
+
+
+def test_training_on_traces_learns(tiny_run):
+    losses = [h["train_loss"] for h in tiny_run.metrics["history"]]
     assert losses[-1] < 0.8 * losses[0]
-    evaluated = [h["parameter_relative_l2"] for h in full.metrics["history"] if "parameter_relative_l2" in h]
+    evaluated = [h["parameter_relative_l2"] for h in tiny_run.metrics["history"] if "parameter_relative_l2" in h]
     assert evaluated[-1] < evaluated[0]
+
+
+@pytest.mark.slow  # two more runs (resume itself is tested in test_train.py for snapshot problems)
+def test_training_on_traces_resumes_as_an_uninterrupted_run(tiny, tiny_run, tmp_path):
+    problem, dataset, _ = tiny
+    losses = [h["train_loss"] for h in tiny_run.metrics["history"]]
 
     def ctrl_c_at_epoch_2(epoch, loss):
         if epoch == 2:

@@ -23,6 +23,10 @@ error numbers; after the steps, every save time is `||v|| (fn Q) exp(s H) e_1`: 
 and no full state. Equally spaced save times (traces) cost two K x K exponentials per
 step and one K x K product per sample (`_first_columns`).
 
+**Error estimates** (`stats["error_estimate"]`): the Krylov a posteriori estimate of each
+step (of the augmented vector) plus the signal's share, a bound on `||b - b_step||` times
+the time elapsed (`_signal_error_rate`), carried from step to step.
+
 **Steps**: the fixed mode's `substeps`, or tolerance mode's equal steps: the Krylov bound
 of the operator's `spectrum_bound()` at the depth without the polynomial block (the
 Krylov space spends `p` of its dimensions on the polynomial; a model, checked by
@@ -81,8 +85,9 @@ def integrate(solver, operator, y0, t0, t1, save_times, forcing, fn):
     # the step that serves each save time (one on a step boundary: the step ending there)
     serving = jnp.clip(jnp.ceil(save / plan.tau).astype(jnp.int32) - 1, 0, plan.steps - 1)
     local = save - serving * plan.tau
+    rate = _signal_error_rate(operator, forcing, plan, y0.dtype)
     advance = functools.partial(
-        _advance, depth, operator, forcing, fn, t0, plan.tau, serving, local
+        _advance, depth, operator, forcing, fn, t0, plan.tau, serving, local, rate
     )
     count = len(save_times)
     full = fn is None
@@ -97,6 +102,7 @@ def integrate(solver, operator, y0, t0, t1, save_times, forcing, fn):
         spacing = np.diff(save_times)
         equal = len(spacing) > 0 and spacing[0] > 0 and np.allclose(spacing, spacing[0], rtol=1e-12, atol=0)
         ys, errors = _observe(dense, serving, local, float(spacing[0]) if equal else None)
+        errors = errors + local * rate
     if solver.adaptive and solver.throw:
         ys = eqx.error_if(
             ys, plan.needed > solver.max_steps,
@@ -175,9 +181,23 @@ def _loop(advance, y0, ys, errors, steps, max_steps):
     return ys, errors, dense
 
 
-def _advance(depth, operator, forcing, fn, t0, tau, serving, local, i, y, ys, errors, carried):
+def _signal_error_rate(operator, forcing, plan, dtype):
+    """How fast the signal's representation adds to the state's error: a bound on
+    `||b(t) - b_step(t)||`, the signal error bound (relative to `max|f|`) times `max|f|`
+    times `Σ_s ||g_s||` (zero without a forcing). The error estimates add it times the
+    time elapsed, so they account for the Krylov and the signal approximation alike."""
+    if forcing is None:
+        return jnp.zeros((), dtype)
+    sources = jnp.eye(forcing.sources.num_sources, dtype=dtype)
+    norms = jax.vmap(lambda e: jnp.linalg.norm(operator.source_term(forcing.sources.inject(e))))(sources)
+    rate = plan.stats["signal_error_bound"] * forcing.signal.scale() * jnp.sum(norms)
+    return jax.lax.stop_gradient(rate).astype(dtype)
+
+
+def _advance(depth, operator, forcing, fn, t0, tau, serving, local, rate, i, y, ys, errors, carried):
     """Step `i` from `y`: the next state, the saved states it serves (without `fn`), and
-    its `_Dense` data (with `fn`; without, only the error it adds, `added`)."""
+    its `_Dense` data (with `fn`; without, only the error it adds, `added`). `rate`: the
+    signal's error per unit time (`_signal_error_rate`)."""
     decomposition, unflatten = _decompose(depth, operator, forcing, y, t0 + i * tau, tau)
     mine = serving == i
     if fn is None:  # the states at this step's save times (else its end), then its end
@@ -186,7 +206,7 @@ def _advance(depth, operator, forcing, fn, t0, tau, serving, local, i, y, ys, er
         times = tau[None]
     action = krylov.expm_action(decomposition, times)
     values = jax.vmap(unflatten)(action.values)
-    estimates = action.error_estimate
+    estimates = action.error_estimate + rate * times
     if fn is None:
         ys = jnp.where(mine.reshape((-1,) + (1,) * y.ndim), values[:-1], ys)
         errors = jnp.where(mine, carried + estimates[:-1], errors)
