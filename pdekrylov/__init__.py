@@ -17,7 +17,16 @@ from ._operators import (  # noqa: E402
     SymmetrizedWaveStiffness as SymmetrizedWaveStiffness,
     WaveOperator as WaveOperator,
 )
-from ._solve import Solution as Solution, solve as solve  # noqa: E402
+from ._forcing import (  # noqa: E402
+    AbstractSignal as AbstractSignal,
+    AbstractSources as AbstractSources,
+    DenseSources as DenseSources,
+    Forcing as Forcing,
+    Ricker as Ricker,
+    SampledSignal as SampledSignal,
+)
+from ._solve import SaveAt as SaveAt, Solution as Solution, solve as solve  # noqa: E402
+from ._sources import PointSources as PointSources, Receivers as Receivers  # noqa: E402
 from ._spectrum import SpectrumBound as SpectrumBound  # noqa: E402
 from ._user_operators import (  # noqa: E402
     LinearOperator as LinearOperator,

@@ -62,6 +62,17 @@ class AbstractOperator(eqx.Module):
         for every start vector, since the adjoint propagates an arbitrary cotangent."""
         return None
 
+    def source_term(self, density):
+        """The state's forcing for a source density (`pk.Forcing`): by default the
+        density itself, which must have the state's shape. The wave operator enters it
+        in the `u_t` equation."""
+        if jnp.shape(density) != self.state_shape:
+            raise ValueError(
+                f"forcing: its sources give densities of shape {jnp.shape(density)}, the operator's "
+                f"state has shape {self.state_shape}"
+            )
+        return density
+
     def _check_state(self, y):
         if jnp.shape(y) != self.state_shape:
             raise ValueError(
@@ -246,6 +257,15 @@ class WaveOperator(AbstractGridOperator):
         stiffness = self.second_order_form().stiffness.spectrum_bound()
         # each matvec of S is half of one of this operator's
         return SpectrumBound("imaginary", jnp.sqrt(stiffness.radius), matvecs=stiffness.matvecs)
+
+    def source_term(self, density):
+        """`(0, density)`: a source of `u_tt = c² Δu + s` enters the `u_t` equation."""
+        if jnp.shape(density) != self.grid.shape:
+            raise ValueError(
+                f"forcing: its sources give densities of shape {jnp.shape(density)}, the wave "
+                f"operator takes one of its grid's shape {self.grid.shape}"
+            )
+        return jnp.stack([jnp.zeros_like(density), density])
 
     def __call__(self, y):
         self._check_state(y)

@@ -61,6 +61,10 @@ def _generate(args):
         f"generated {num} pairs of {problem.name} in {seconds:.1f} s "
         f"({dataset.num_test} test, {num - dataset.num_test} train)"
     )
+    if problem.sources is not None:
+        _, times, receivers = dataset.targets.shape
+        fields = "" if dataset.wavefields is None else f", and the wavefields at {len(dataset.wavefields[0])} times"
+        print(f"traces of {num} shots at {receivers} receivers and {times} times{fields}")
     print(f"wrote {out}/dataset.npz, metadata.json, samples.png")
     return 0
 

@@ -21,7 +21,6 @@ import numpy as np
 from . import __version__ as _pdekrylov_version
 from . import _io
 from ._grid import Grid
-from ._solve import solve
 from .problems import Problem, SampleKeys, load_problem, problem_from_dict
 
 DATASET_FILE, METADATA_FILE, SAMPLES_FILE = "dataset.npz", "metadata.json", "samples.png"
@@ -38,6 +37,12 @@ class Dataset(NamedTuple):
     - `metadata`: dict (problem as resolved, seed, versions, checksum, `num_test`).
     - `mask`: boolean sensor mask of `state_shape`, or None (everything observed).
     - `clean_targets`: noise-free targets, or None when there is no noise.
+    - `wavefields`: for a problem with sources and `receivers.wavefield_times`, each
+      shot's wavefield u at those times `(M, W, *grid.shape)`; else None.
+
+    A problem with sources and receivers (`problem.sources`) makes trace datasets: the
+    inputs are the shots' source positions `(M, 1, d)` and the targets the traces
+    `(M, T, R)` (from rest).
     """
 
     inputs: np.ndarray
@@ -48,6 +53,7 @@ class Dataset(NamedTuple):
     metadata: dict
     mask: np.ndarray | None = None
     clean_targets: np.ndarray | None = None
+    wavefields: np.ndarray | None = None
 
     @property
     def num_test(self) -> int:
@@ -74,26 +80,13 @@ def generate(problem, num: int, key, *, progress: bool = False) -> Dataset:
     keys = SampleKeys.split(key)
     coefficient = problem.sample_coefficient(keys.coefficient)
     operator = problem.operator(coefficient)
-    inputs = problem.sample_initial(keys.initial, num)
-    t1, times = problem.time.t1, list(problem.time.observation_times)
+    inputs = problem.sample_inputs(keys.initial, num)
+    times = list(problem.time.observation_times)
     solver = problem.reference.make_solver()
-
-    @jax.jit
-    def solve_batch(y0s):
-        return jax.vmap(lambda y0: solve(operator, y0, t1, solver, saveat=times).ys)(y0s)
-
-    batch = problem.reference.batch
-    chunks = []
-    starts = range(0, num, batch)
-    if progress:
-        from tqdm import tqdm
-
-        starts = tqdm(starts, desc="reference solves", unit="batch")
-    for start in starts:
-        chunk = inputs[start : start + batch]
-        padded = jnp.concatenate([chunk, jnp.zeros((batch - len(chunk), *chunk.shape[1:]), chunk.dtype)])
-        chunks.append(np.asarray(solve_batch(padded))[: len(chunk)])
-    clean = np.concatenate(chunks)
+    clean = _solve_batches(problem, lambda x: problem.solve_pair(operator, x, solver).ys, inputs, progress)
+    wavefields = None
+    if problem.receivers is not None and problem.receivers.wavefield_times is not None:
+        wavefields = _solve_batches(problem, lambda x: problem.wavefields(operator, x, solver), inputs, False)
     noise_std = problem.observation.noise_std
     targets = clean
     if noise_std > 0:
@@ -114,7 +107,26 @@ def generate(problem, num: int, key, *, progress: bool = False) -> Dataset:
         metadata=metadata,
         mask=mask,
         clean_targets=clean if noise_std > 0 else None,
+        wavefields=wavefields,
     )
+
+
+def _solve_batches(problem, solve_one, inputs, progress):
+    """`solve_one` of every input, in vmapped batches of `reference.batch` (the last one
+    padded by repeating its first input), as one numpy array."""
+    batch = problem.reference.batch
+    solve_batch = jax.jit(jax.vmap(solve_one))
+    chunks = []
+    starts = range(0, len(inputs), batch)
+    if progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc="reference solves", unit="batch")
+    for start in starts:
+        chunk = inputs[start : start + batch]
+        filler = jnp.broadcast_to(chunk[:1], (batch - len(chunk), *chunk.shape[1:]))  # a valid input
+        chunks.append(np.asarray(solve_batch(jnp.concatenate([chunk, filler])))[: len(chunk)])
+    return np.concatenate(chunks)
 
 
 def save(dataset: Dataset, out, *, seed=None, force: bool = False) -> Path:
@@ -142,6 +154,8 @@ def save(dataset: Dataset, out, *, seed=None, force: bool = False) -> Path:
             arrays["mask"] = dataset.mask
         if dataset.clean_targets is not None:
             arrays["clean_targets"] = dataset.clean_targets
+        if dataset.wavefields is not None:
+            arrays["wavefields"] = dataset.wavefields
         np.savez(tmp / DATASET_FILE, **arrays)
         metadata = {
             **dataset.metadata,
@@ -193,8 +207,8 @@ def load(folder) -> Dataset:
     shape = problem.state_shape
     num, times = metadata["num"], arrays.get("times")
     expected = {
-        "inputs": (num, *shape),
-        "targets": (num, len(problem.time.observation_times), *shape),
+        "inputs": (num, *problem.input_shape),
+        "targets": (num, len(problem.time.observation_times), *problem.observed_shape),
         "coefficient": problem.grid.shape,
         "times": (len(problem.time.observation_times),),
     }
@@ -202,6 +216,8 @@ def load(folder) -> Dataset:
         expected["clean_targets"] = expected["targets"]
     if "mask" in arrays:
         expected["mask"] = shape
+    if "wavefields" in arrays:
+        expected["wavefields"] = (num, len(problem.receivers.wavefield_times or ()), *problem.grid.shape)
     for name, want in expected.items():
         if name not in arrays:
             raise DatasetError(f"{folder / DATASET_FILE}: missing array {name!r}")
@@ -224,6 +240,7 @@ def load(folder) -> Dataset:
         metadata=metadata,
         mask=arrays.get("mask"),
         clean_targets=arrays.get("clean_targets"),
+        wavefields=arrays.get("wavefields"),
     )
 
 
@@ -251,6 +268,8 @@ def _samples_figure(dataset: Dataset, count: int = 3):
     from . import plot  # matplotlib only when a figure is made, not on `import pdekrylov`
 
     grid = dataset.grid
+    if dataset.targets.ndim == 3:  # traces (shots, times, receivers)
+        return plot.traces_figure(dataset, count)
     if grid.ndim != 2:
         return plot.line_figure(dataset.coefficient, "true coefficient (flattened)")
     first = (lambda y: y[0]) if dataset.inputs.ndim == 4 else (lambda y: y)

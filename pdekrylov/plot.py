@@ -104,3 +104,54 @@ def workprecision_figure(rows):
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def traces_figure(dataset, count: int = 3):
+    """A trace dataset: the true coefficient with the shots' sources and the receivers
+    (2D grids), and the traces of a few shots as images (time down, receiver across).
+
+    **Arguments:**
+
+    - `dataset`: a `pk.data.Dataset` of traces (targets `(shots, times, receivers)`).
+    - `count`: how many shots to show.
+
+    **Returns:** the matplotlib figure.
+    """
+    shots = min(count, len(dataset.targets))
+    fig = Figure(figsize=(3.6 * (shots + 1), 3.4))
+    axes = fig.subplots(1, shots + 1, squeeze=False)[0]
+    grid, times = dataset.grid, np.asarray(dataset.times)
+    problem = dataset.metadata.get("problem", {})
+    if grid.ndim == 2:
+        extent = (grid.lower[1], grid.upper[1], grid.lower[0], grid.upper[0])
+        image = axes[0].imshow(np.asarray(dataset.coefficient), origin="lower", extent=extent)
+        sources = np.asarray(dataset.inputs)[:, 0, :]
+        axes[0].plot(sources[:, 1], sources[:, 0], "r*", label="sources")
+        receivers = _layout_points(problem.get("receivers", {}).get("layout"))
+        if receivers is not None:
+            axes[0].plot(receivers[:, 1], receivers[:, 0], "w.", markersize=3, label="receivers")
+        axes[0].legend(fontsize=7, loc="upper right")
+        fig.colorbar(image, ax=axes[0], shrink=0.8)
+    else:
+        axes[0].plot(np.asarray(dataset.coefficient).ravel())
+    axes[0].set_title("true coefficient")
+    for i, ax in enumerate(axes[1:]):
+        traces = np.asarray(dataset.targets[i])
+        scale = np.max(np.abs(traces)) or 1.0
+        ax.imshow(traces, aspect="auto", cmap="seismic", vmin=-scale, vmax=scale,
+                  extent=(0, traces.shape[1], times[-1], times[0]))
+        ax.set_title(f"shot {i}: traces")
+        ax.set_xlabel("receiver")
+        ax.set_ylabel("t")
+    fig.tight_layout()
+    return fig
+
+
+def _layout_points(layout):
+    """The points of a stored `[receivers.layout]` table, or None."""
+    if not layout:
+        return None
+    from .problems import LAYOUTS
+
+    spec = LAYOUTS[layout["kind"]](**{k: v for k, v in layout.items() if k != "kind" and v is not None})
+    return spec.positions()

@@ -2,7 +2,8 @@
 
 A problem file (`problems/*.toml`, schema in `problems/README.md`) is read once by
 `load_problem` into a `Problem` whose sections are specs (`WaveSpec`, `GRFSpec`,
-`TimeSpec`, ..., and the training defaults as a `pk.train.TrainConfig`). The specs
+`TimeSpec`, ..., `SourcesSpec` / `ReceiversSpec` for traces, and the training defaults
+as a `pk.train.TrainConfig`). The specs
 validate themselves and build the library's objects: `problem.operator(field)`,
 `problem.sample_coefficient(key)`, `problem.reference.make_solver()`. Strings end here.
 """
@@ -18,9 +19,18 @@ from ._reader import (
 from ._specs import (
     ANALYTIC_FIELDS as ANALYTIC_FIELDS,
     FIELDS as FIELDS,
+    LAYOUTS as LAYOUTS,
     MASKS as MASKS,
     PDES as PDES,
     TRANSFORMS as TRANSFORMS,
+    WAVELETS as WAVELETS,
+    CircleLayout as CircleLayout,
+    LayoutSpec as LayoutSpec,
+    LineLayout as LineLayout,
+    PointsLayout as PointsLayout,
+    ReceiversSpec as ReceiversSpec,
+    RickerSpec as RickerSpec,
+    SourcesSpec as SourcesSpec,
     AdvectionDiffusionSpec as AdvectionDiffusionSpec,
     AnalyticSpec as AnalyticSpec,
     DatasetSpec as DatasetSpec,

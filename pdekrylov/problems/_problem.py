@@ -9,12 +9,15 @@ import jax.numpy as jnp
 
 from .._grid import Grid
 from .._operators import AbstractGridOperator
+from .._solve import SaveAt, Solution, solve
 from ._specs import (
     DatasetSpec,
     FieldSpec,
     ObservationSpec,
     PDESpec,
+    ReceiversSpec,
     ReferenceSpec,
+    SourcesSpec,
     TimeSpec,
     grid_as_dict,
 )
@@ -62,6 +65,10 @@ class Problem:
     - `observation`: an `ObservationSpec` (noise, `sensor_mask`).
     - `dataset`: a `DatasetSpec` (default size, test fraction).
     - `training`: a `pk.train.TrainConfig`, the training defaults.
+    - `sources`, `receivers`: a `SourcesSpec` and a `ReceiversSpec`, or None. A problem
+      with them records traces: its pairs are shots from rest (no `initial`), a pair's
+      input is its source position `(1, d)` and its targets the traces
+      `(times, receivers)` (`solve_pair`).
     - `name`, `description`, `path`: where it came from.
     """
 
@@ -69,12 +76,14 @@ class Problem:
     grid: Grid
     pde: PDESpec
     coefficient: FieldSpec
-    initial: FieldSpec
+    initial: FieldSpec | None
     time: TimeSpec
     reference: ReferenceSpec
     observation: ObservationSpec
     dataset: DatasetSpec
     training: "TrainConfig"
+    sources: SourcesSpec | None = None
+    receivers: ReceiversSpec | None = None
     description: str = ""
     path: str | None = None
 
@@ -86,9 +95,12 @@ class Problem:
             "time": TimeSpec, "reference": ReferenceSpec, "observation": ObservationSpec,
             "dataset": DatasetSpec, "training": TrainConfig,
         }
+        absent = ("initial", "sources", "receivers")  # may be None (see _check_traces)
+        sections.update(sources=SourcesSpec, receivers=ReceiversSpec)
         for name, kind in sections.items():
-            if not isinstance(getattr(self, name), kind):
-                raise TypeError(f"{name}: expected a {kind.__name__}, got {type(getattr(self, name)).__name__}")
+            value = getattr(self, name)
+            if not isinstance(value, kind) and not (value is None and name in absent):
+                raise TypeError(f"{name}: expected a {kind.__name__}, got {type(value).__name__}")
         for name in ("name", "description"):
             if not isinstance(getattr(self, name), str):
                 raise TypeError(f"{name}: expected a str, got {getattr(self, name)!r}")
@@ -96,6 +108,34 @@ class Problem:
             self.pde.check_grid(self.grid)
         except ValueError as error:
             raise ValueError(f"pde.{error}") from None
+        self._check_traces()
+
+    def _check_traces(self):
+        """Initial states, or sources and receivers (which must fit the grid)."""
+        if (self.sources is None) != (self.receivers is None):
+            given, other = ("sources", "receivers") if self.receivers is None else ("receivers", "sources")
+            raise ValueError(f"{other}: missing section (a problem with [{given}] needs [{other}])")
+        if self.sources is None:
+            if self.initial is None:
+                raise ValueError("initial: missing section (a problem without sources needs initial states)")
+            return
+        if self.initial is not None:
+            raise ValueError("initial: a problem with sources starts from rest; remove [initial]")
+        for name in ("sources", "receivers"):
+            try:
+                getattr(self, name).layout.check_grid(self.grid)
+            except ValueError as error:
+                raise ValueError(f"{name}.{error}") from None
+        if self.observation.mask != "full":
+            raise ValueError("observation.mask: a problem with receivers observes at the receivers; use mask = 'full'")
+        if self.dataset.size > self.sources.shots:
+            raise ValueError(
+                f"dataset.size: a problem with sources has one pair per shot ({self.sources.shots}), "
+                f"got {self.dataset.size}"
+            )
+        times = self.receivers.wavefield_times or ()
+        if times and times[-1] > self.time.t1:
+            raise ValueError(f"receivers.wavefield_times: expected times in [0, t1 = {self.time.t1}], got {list(times)}")
 
     def replace(self, **changes) -> "Problem":
         """A copy with some sections (or the name) changed, validated again."""
@@ -124,12 +164,55 @@ class Problem:
 
     def sensor_mask(self, key):
         """The sensor mask of `state_shape`, or None (`key`: `SampleKeys.mask`)."""
+        if self.sources is not None:
+            return None  # traces: every receiver observed
         return self.observation.sensor_mask(self.grid, self.state_shape, key)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """The shape of a pair's input: the state, or a shot's source position `(1, d)`."""
+        return self.state_shape if self.sources is None else (1, self.grid.ndim)
+
+    @property
+    def observed_shape(self) -> tuple[int, ...]:
+        """The shape of one observation: the state, or the traces at one time `(R,)`."""
+        return self.state_shape if self.receivers is None else (self.receivers.layout.num_points,)
+
+    def sample_inputs(self, key, num: int):
+        """The inputs of `num` pairs: initial states (`sample_initial`), or the first
+        `num` shots' source positions `(num, 1, d)` (no randomness)."""
+        if self.sources is None:
+            return self.sample_initial(key, num)
+        if num > self.sources.shots:
+            raise ValueError(f"num: a problem with sources has one pair per shot ({self.sources.shots}), got {num}")
+        return jnp.asarray(self.sources.layout.positions()[:num, None, :], jnp.result_type(float))
+
+    def solve_pair(self, operator, pair_input, solver) -> Solution:
+        """Solve one pair at the observation times: from the initial state `pair_input`,
+        or from rest with the shot whose source position is `pair_input`, recording the
+        receivers' traces (`ys` of shape `(T, R)`)."""
+        t1, times = self.time.t1, list(self.time.observation_times)
+        if self.sources is None:
+            return solve(operator, pair_input, t1, solver, saveat=times)
+        receivers = self.receivers.receivers(self.grid, jnp.result_type(pair_input))
+        return self._solve_shot(operator, pair_input, solver, SaveAt(times, receivers))
+
+    def wavefields(self, operator, pair_input, solver):
+        """A shot's wavefield u at `receivers.wavefield_times`, `(W, *grid.shape)`."""
+        states = self._solve_shot(operator, pair_input, solver, list(self.receivers.wavefield_times)).ys
+        return states[:, 0] if states.ndim > self.grid.ndim + 1 else states
+
+    def _solve_shot(self, operator, position, solver, saveat):
+        rest = jnp.zeros(operator.state_shape, jnp.result_type(position))
+        forcing = self.sources.forcing(self.grid, position)
+        return solve(operator, rest, self.time.t1, solver, forcing=forcing, saveat=saveat)
 
     def as_dict(self) -> dict:
         """JSON-ready (as stored in dataset metadata; `problem_from_dict` reads it back)."""
         values = {"name": self.name, "description": self.description, "path": self.path}
         values["grid"] = grid_as_dict(self.grid)
-        for name in ("pde", "coefficient", "initial", "time", "reference", "observation", "dataset", "training"):
-            values[name] = getattr(self, name).as_dict()
+        sections = ("pde", "coefficient", "initial", "time", "reference", "observation", "dataset", "training")
+        for name in (*sections, "sources", "receivers"):
+            value = getattr(self, name)
+            values[name] = None if value is None else value.as_dict()
         return values

@@ -15,7 +15,16 @@ from pathlib import Path
 
 from .._grid import Grid
 from ._problem import Problem
-from ._specs import FIELDS, PDES, DatasetSpec, ObservationSpec, ReferenceSpec, TimeSpec
+from ._specs import (
+    FIELDS,
+    PDES,
+    DatasetSpec,
+    ObservationSpec,
+    ReceiversSpec,
+    ReferenceSpec,
+    SourcesSpec,
+    TimeSpec,
+)
 
 
 class ProblemError(ValueError):
@@ -48,7 +57,12 @@ _SECTIONS = {
     "observation": (ObservationSpec, False),
     "dataset": (DatasetSpec, False),
     "training": (None, True),  # pk.train.TrainConfig: the layer above, looked up when read
+    "sources": (SourcesSpec, False),
+    "receivers": (ReceiversSpec, False),
 }
+#: sections that may be absent (then None): a problem has either initial states or
+#: sources and receivers (`Problem` checks which)
+_MAY_BE_ABSENT = ("initial", "sources", "receivers")
 #: the default `kind` of sections that have several
 _DEFAULT_KIND = {"coefficient": "grf", "initial": "grf"}
 
@@ -107,6 +121,9 @@ def problem_from_dict(
     _reject_unknown(table, {"name", "description", *_SECTIONS, *(("path",) if stored else ())}, where, "")
     sections = {}
     for name, (spec, optional) in _SECTIONS.items():
+        if name not in table and name in _MAY_BE_ABSENT:
+            sections[name] = None
+            continue
         if name not in table and not optional:
             raise ProblemError(f"{where}: {name}: missing section")
         section = table.get(name, {})
@@ -155,6 +172,9 @@ def _build(spec, section, where, prefix):
     _reject_unknown(section, names, where, prefix)
     for name in sorted(required - set(section)):
         raise ProblemError(f"{where}: {prefix}{name}: missing")
+    for name, registry in getattr(spec, "nested", {}).items():  # subtables: [sources.layout]
+        if isinstance(section.get(name), dict):
+            section = {**section, name: _build_section(f"{prefix}{name}", registry, section[name], where)}
     try:
         return spec(**section)
     except (TypeError, ValueError) as error:

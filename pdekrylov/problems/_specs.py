@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._check import check_choice, check_int, check_number, check_sequence
+from .._forcing import Forcing, Ricker
 from .._grid import Grid
 from .._operators import (
     AbstractGridOperator,
@@ -22,6 +23,7 @@ from .._operators import (
     DiffusionOperator,
     WaveOperator,
 )
+from .._sources import RULES, PointSources, Receivers
 from .._stencil import BOUNDARIES
 from ..grf import KERNELS, GaussianRandomField
 from ..solvers import check_solver_name, solver_from_name, work_parameter
@@ -44,7 +46,9 @@ class Spec:
         values = {} if self.kind is None else {"kind": self.kind}
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if value is not None:
+            if isinstance(value, Spec):  # a nested table (`[sources.layout]`)
+                values[field.name] = value.as_dict()
+            elif value is not None:
                 values[field.name] = list(value) if isinstance(value, tuple) else value
         return values
 
@@ -254,14 +258,22 @@ FIELDS = {spec.kind: spec for spec in (GRFSpec, AnalyticSpec)}
 
 @_spec
 class TimeSpec(Spec):
-    """The time interval `[0, t1]` and the observation times in `(0, t1]` (sorted)."""
+    """The time interval `[0, t1]` and the observation times in `(0, t1]` (sorted), or
+    `samples` equally spaced times `t1 k / samples`, `k = 1 … samples` (traces)."""
 
     t1: float
     observation_times: tuple[float, ...] | None = None
+    samples: int | None = None
 
     def __post_init__(self):
         t1 = check_number("t1", self.t1, positive=True)
         times = (t1,) if self.observation_times is None else self.observation_times
+        if self.samples is not None:  # traces: equally spaced samples in (0, t1]
+            check_int("samples", self.samples, low=1)
+            sampled = tuple(float(t) for t in t1 * np.arange(1, self.samples + 1) / self.samples)
+            if self.observation_times is not None and not np.allclose(self.observation_times, sampled):
+                raise ValueError("samples: give either samples or observation_times (they differ)")
+            times = sampled
         times = check_sequence("observation_times", times, check_number, positive=True, high=t1)
         if not times or list(times) != sorted(times):
             raise ValueError(f"observation_times: expected a non-empty sorted list, got {list(times)}")
@@ -364,3 +376,191 @@ class DatasetSpec(Spec):
         self._normalise(
             "test_fraction", check_number("test_fraction", self.test_fraction, low=0.0, high=1.0)
         )
+
+
+# ---------------------------------------------------------------- sources and receivers
+
+
+@_spec
+class LayoutSpec(Spec):
+    """Where points lie: `positions()`, `(count, d)` coordinates (sources: one shot per
+    point; receivers: one trace per point)."""
+
+    def positions(self) -> np.ndarray:
+        raise NotImplementedError
+
+    @property
+    def num_points(self) -> int:
+        """How many points the layout has."""
+        return len(self.positions())
+
+    def check_grid(self, grid: Grid) -> None:
+        """Raise `ValueError` unless every point lies in the grid's box."""
+        points = self.positions()
+        if points.shape[1] != grid.ndim:
+            raise ValueError(f"layout: expected points with {grid.ndim} coordinates (the grid's), got {points.shape[1]}")
+        inside = (points >= np.array(grid.lower)) & (points <= np.array(grid.upper))
+        if not np.all(inside):
+            bad = points[~np.all(inside, axis=1)][0].tolist()
+            raise ValueError(f"layout: the point {bad} lies outside the grid's box {list(grid.lower)} .. {list(grid.upper)}")
+
+
+def _check_point(name, value):
+    return check_sequence(name, value, check_number)
+
+
+@_spec
+class PointsLayout(LayoutSpec):
+    """Points given one by one: `points = [[x, y], ...]`."""
+
+    kind = "points"
+    points: tuple[tuple[float, ...], ...]
+
+    def __post_init__(self):
+        points = check_sequence("points", self.points, _check_point)
+        if not points or len({len(p) for p in points}) != 1:
+            raise ValueError(f"points: expected a non-empty list of points of one dimension, got {self.points!r}")
+        self._normalise("points", points)
+
+    def positions(self):
+        return np.array(self.points, dtype=float)
+
+
+@_spec
+class LineLayout(LayoutSpec):
+    """`count` points equally spaced from `start` to `end` (both included)."""
+
+    kind = "line"
+    start: tuple[float, ...]
+    end: tuple[float, ...]
+    count: int
+
+    def __post_init__(self):
+        self._normalise("start", _check_point("start", self.start))
+        self._normalise("end", _check_point("end", self.end))
+        if len(self.start) != len(self.end):
+            raise ValueError(f"end: expected {len(self.start)} coordinates (as start), got {len(self.end)}")
+        check_int("count", self.count, low=1)
+
+    def positions(self):
+        fractions = np.linspace(0.0, 1.0, self.count) if self.count > 1 else np.zeros(1)
+        start, end = np.array(self.start), np.array(self.end)
+        return start + fractions[:, None] * (end - start)
+
+
+@_spec
+class CircleLayout(LayoutSpec):
+    """`count` points equally spaced on the circle of `radius` around `center` (2D), the
+    first at `angle` degrees."""
+
+    kind = "circle"
+    center: tuple[float, ...]
+    radius: float
+    count: int
+    angle: float = 0.0
+
+    def __post_init__(self):
+        center = _check_point("center", self.center)
+        if len(center) != 2:
+            raise ValueError(f"center: a circle needs a 2D center, got {list(center)}")
+        self._normalise("center", center)
+        self._normalise("radius", check_number("radius", self.radius, positive=True))
+        check_int("count", self.count, low=1)
+        self._normalise("angle", check_number("angle", self.angle))
+
+    def positions(self):
+        angles = np.deg2rad(self.angle + 360.0 * np.arange(self.count) / self.count)
+        return np.array(self.center) + self.radius * np.stack([np.cos(angles), np.sin(angles)], axis=1)
+
+
+#: point layouts by the `kind` of `[sources.layout]` / `[receivers.layout]`
+LAYOUTS = {spec.kind: spec for spec in (PointsLayout, LineLayout, CircleLayout)}
+
+
+@_spec
+class RickerSpec(Spec):
+    """The Ricker wavelet (`pk.Ricker`): peak `frequency`, `delay` of the peak (default
+    `1.5 / frequency`), `amplitude`."""
+
+    kind = "ricker"
+    frequency: float
+    delay: float | None = None
+    amplitude: float = 1.0
+
+    def __post_init__(self):
+        self._normalise("frequency", check_number("frequency", self.frequency, positive=True))
+        if self.delay is not None:
+            self._normalise("delay", check_number("delay", self.delay, low=0.0))
+        self._normalise("amplitude", check_number("amplitude", self.amplitude))
+
+    def signal(self, count: int, dtype):
+        """The `pk.Ricker` of `count` equal signals."""
+        delay = 1.5 / self.frequency if self.delay is None else self.delay
+        values = (self.frequency, delay, self.amplitude)
+        return Ricker(*(jnp.full(count, v, dtype) for v in values))
+
+
+#: source wavelets by the `kind` of `[sources.wavelet]`
+WAVELETS = {spec.kind: spec for spec in (RickerSpec,)}
+
+
+def _check_nested(name, value, registry):
+    if not isinstance(value, tuple(registry.values())):
+        raise TypeError(f"{name}: expected a table with kind one of {list(registry)}, got {value!r}")
+
+
+@_spec
+class SourcesSpec(Spec):
+    """Point sources: one shot per point of `layout`, each a point source with the
+    `wavelet`, injected by `rule` (`pk.PointSources`). A problem with sources starts
+    from rest, and its pairs are shots: the input of a pair is its source position.
+
+    - `layout`: a `LayoutSpec` (`[sources.layout]`); `wavelet`: a `RickerSpec`
+      (`[sources.wavelet]`); `rule`: one of `pk.PointSources`' rules.
+    """
+
+    #: the nested tables and their registries (the problem-file reader builds them)
+    nested: ClassVar[dict] = {"layout": LAYOUTS, "wavelet": WAVELETS}
+    layout: LayoutSpec
+    wavelet: RickerSpec
+    rule: str = "bilinear"
+
+    def __post_init__(self):
+        for name, registry in self.nested.items():
+            _check_nested(name, getattr(self, name), registry)
+        check_choice("rule", self.rule, RULES)
+
+    @property
+    def shots(self) -> int:
+        """The number of shots (points of the layout)."""
+        return self.layout.num_points
+
+    def forcing(self, grid: Grid, position) -> Forcing:
+        """The forcing of one shot: a point source at `position` (`(1, d)`)."""
+        return Forcing(PointSources(grid, position, self.rule), self.wavelet.signal(1, jnp.result_type(position)))
+
+
+@_spec
+class ReceiversSpec(Spec):
+    """Receivers at the points of `layout` (`[receivers.layout]`), sampling by `rule`
+    (`pk.Receivers`, the wave's u); traces at the problem's observation times
+    (`[time] samples`). `wavefield_times`: times at which `pdekrylov generate` also
+    stores the whole wavefield u of every shot (optional)."""
+
+    nested: ClassVar[dict] = {"layout": LAYOUTS}
+    layout: LayoutSpec
+    rule: str = "bilinear"
+    wavefield_times: tuple[float, ...] | None = None
+
+    def __post_init__(self):
+        _check_nested("layout", self.layout, LAYOUTS)
+        check_choice("rule", self.rule, RULES)
+        if self.wavefield_times is not None:
+            times = check_sequence("wavefield_times", self.wavefield_times, check_number, low=0.0)
+            if not times or list(times) != sorted(times):
+                raise ValueError(f"wavefield_times: expected a non-empty sorted list, got {list(times)}")
+            self._normalise("wavefield_times", times)
+
+    def receivers(self, grid: Grid, dtype) -> Receivers:
+        """The `pk.Receivers` on `grid`."""
+        return Receivers(grid, jnp.asarray(self.layout.positions(), dtype), self.rule)

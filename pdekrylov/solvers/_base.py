@@ -14,8 +14,9 @@ class AbstractSolver(eqx.Module):
     """
 
     @abc.abstractmethod
-    def integrate(self, operator, y0, t0: float, t1: float, save_times):
-        """Integrate from `t0` to `t1` and return the states at `save_times`.
+    def integrate(self, operator, y0, t0: float, t1: float, save_times, *, forcing=None, fn=None):
+        """Integrate `y' = A y + b(t)` from `t0` to `t1` and return the states (or their
+        observations) at `save_times`.
 
         **Arguments:**
 
@@ -23,10 +24,18 @@ class AbstractSolver(eqx.Module):
         - `y0`: the initial state, of shape `operator.state_shape`.
         - `t0`, `t1`: Python floats, `t0 < t1`.
         - `save_times`: a sorted 1D numpy array of times in `[t0, t1]` (static).
+        - `forcing`: a `pk.Forcing` or None (`b = 0`); the state's forcing at time t is
+          `operator.source_term(forcing(t))`.
+        - `fn`: a linear observation of the state (`pk.SaveAt`'s `fn`), or None for the
+          states themselves.
 
-        **Returns:** `(ys, stats)`: `ys` of shape `(len(save_times), *state_shape)` and a
-        dict with at least `num_matvecs` and `num_steps` (forward pass only).
+        **Returns:** `(ys, stats)`: `ys` of shape `(len(save_times), *state_shape)` (or
+        `*fn(y).shape`) and a dict with at least `num_matvecs` and `num_steps` (forward
+        pass only).
         """
 
     def check_operator(self, operator):
         """Raise `ValueError` if this solver cannot handle `operator` (default: any)."""
+
+    def check_forcing(self, forcing):
+        """Raise `ValueError` if this solver cannot take `forcing` (default: any)."""

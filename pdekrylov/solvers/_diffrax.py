@@ -76,8 +76,10 @@ class Diffrax(AbstractSolver):
         stages = len(tableau.c) + 1
         return steps * (stages - 1) + 1 if tableau.fsal else steps * stages
 
-    def integrate(self, operator, y0, t0, t1, save_times):
-        term = diffrax.ODETerm(_vector_field)
+    def integrate(self, operator, y0, t0, t1, save_times, *, forcing=None, fn=None):
+        term = diffrax.ODETerm(_vector_field if forcing is None else _forced_vector_field)
+        args = operator if forcing is None else (operator, forcing)
+        save = {} if fn is None else {"fn": lambda t, y, args: fn(y)}
         if self.steps is not None:
             dt0 = (t1 - t0) / self.steps
             controller = diffrax.ConstantStepSize()
@@ -91,8 +93,8 @@ class Diffrax(AbstractSolver):
             t1,
             dt0,
             y0,
-            args=operator,
-            saveat=diffrax.SaveAt(ts=jnp.asarray(save_times, y0.dtype)),
+            args=args,
+            saveat=diffrax.SaveAt(ts=jnp.asarray(save_times, y0.dtype), **save),
             stepsize_controller=controller,
             adjoint=self.adjoint,
             max_steps=self.max_steps,
@@ -108,3 +110,8 @@ class Diffrax(AbstractSolver):
 
 def _vector_field(t, y, operator):
     return operator(y)
+
+
+def _forced_vector_field(t, y, args):
+    operator, forcing = args
+    return operator(y) + operator.source_term(forcing(t)).astype(y.dtype)

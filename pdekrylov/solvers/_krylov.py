@@ -18,6 +18,7 @@ import numpy as np
 
 from .. import krylov
 from .._check import check_tolerance
+from . import _forced
 from ._base import AbstractSolver
 from ._march import march, stored_steps
 
@@ -124,10 +125,25 @@ class AbstractKrylovSolver(AbstractSolver):
                 f"fixed depth and substeps (e.g. {type(self).__name__}(30, substeps=2))"
             )
 
-    def integrate(self, operator, y0, t0, t1, save_times):
+    #: whether this solver takes a forcing and projects observations on its Krylov
+    #: spaces (`_forced.py`: Arnoldi of the augmented operator)
+    augmentable: ClassVar[bool] = False
+
+    def check_forcing(self, forcing):
+        if forcing is not None and not self.augmentable:
+            raise ValueError(
+                f"forcing: {type(self).__name__} does not take a forcing (its Krylov space would "
+                f"need the augmented, non-symmetric operator); use pk.Arnoldi or pk.Diffrax"
+            )
+
+    def integrate(self, operator, y0, t0, t1, save_times, *, forcing=None, fn=None):
+        if self.augmentable and (forcing is not None or fn is not None):
+            return _forced.integrate(self, operator, y0, t0, t1, save_times, forcing, fn)
         if self.adaptive:
-            return self._integrate_adaptive(operator, y0, t0, t1, save_times)
-        return self._integrate_fixed(operator, y0, t0, t1, save_times)
+            ys, stats = self._integrate_adaptive(operator, y0, t0, t1, save_times)
+        else:
+            ys, stats = self._integrate_fixed(operator, y0, t0, t1, save_times)
+        return (ys if fn is None else jax.vmap(fn)(ys)), stats
 
     def _substep(self, operator):
         def substep(y, local_times):
@@ -268,6 +284,8 @@ class Arnoldi(AbstractKrylovSolver):
     bounds are used); in tolerance mode also `step_size`, `spectral_radius`,
     `num_rejected_steps` (0) and `max_steps_reached`.
     """
+
+    augmentable = True
 
     def matvecs_per_substep(self, operator):
         return self.depth_for(operator)

@@ -1,6 +1,8 @@
 """Studies that compare solvers.
 
 - `pk.study.workprecision`: forward and gradient error of every solver against its work.
+- `pk.study.green_convergence`: point-source traces against the analytic 2D solution on
+  refined grids (`_traces.py`, the analytic traces in `_green.py`), beside leapfrog.
 - `pk.study.bench`: the performance table (`pdekrylov bench`), one module per
   measurement, imported on first use (it needs SciPy's sparse module).
 - the measurement helpers every study and benchmark script uses (`_measure.py`).
@@ -13,6 +15,18 @@ from ._measure import (
     max_relative_difference as max_relative_difference,
     memory_bytes as memory_bytes,
     relative_error as relative_error,
+)
+from ._green import (
+    analytic_traces_2d as analytic_traces_2d,
+    analytic_traces_3d as analytic_traces_3d,
+    ricker as ricker,
+)
+from ._traces import (
+    ConvergenceRow as ConvergenceRow,
+    GreenSetup as GreenSetup,
+    green_convergence as green_convergence,
+    leapfrog_traces as leapfrog_traces,
+    relative_trace_error as relative_trace_error,
 )
 from ._workprecision import (
     COLUMNS as COLUMNS,

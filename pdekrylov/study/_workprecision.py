@@ -101,6 +101,11 @@ def data_point(problem: Problem, key, weights: str = "uniform"):
 
     **Returns:** `(coefficient, y0, w)`.
     """
+    if problem.sources is not None:
+        raise ValueError(
+            f"problem: {problem.name} records traces from sources; the work-precision study "
+            f"measures problems with initial states (examples/bench_traces.py measures traces)"
+        )
     keys = SampleKeys.split(key)
     coefficient = problem.sample_coefficient(keys.coefficient)
     y0 = problem.sample_initial(keys.initial, 1)[0]

@@ -153,6 +153,8 @@ def check_dataset_matches(problem: Problem, dataset: Dataset):
         "pde": (made_for.pde, problem.pde),
         "observation times": (made_for.time.observation_times, problem.time.observation_times),
         "t1": (made_for.time.t1, problem.time.t1),
+        "sources": (made_for.sources, problem.sources),
+        "receivers": (made_for.receivers, problem.receivers),
     }
     for what, (theirs, ours) in checks.items():
         if theirs != ours:

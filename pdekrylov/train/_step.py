@@ -18,7 +18,6 @@ import optax.tree_utils as otu
 from jaxtyping import Array, PyTree
 
 from .. import fields
-from .._solve import solve
 from ._build import LINE_SEARCH_OPTIMIZERS, make_model, make_optimizer
 
 
@@ -60,8 +59,9 @@ class Training(NamedTuple):
     - `objective(params, pairs)`: the data loss plus the model's regulariser.
     - `data_loss(params, pairs)`: the loss between predictions and targets alone.
     - `field(params)`: the coefficient field on the grid.
-    - `solve(params, y0)`: the `pk.Solution` of one pair's initial state (at the
-      observation times) with the learned field.
+    - `solve(params, pair_input)`: the `pk.Solution` of one pair (its initial state, or
+      its shot's source position: `problem.solve_pair`) at the observation times with the
+      learned field.
     - `evaluate(params, true_field, train, test, clean_test)`: a dict of the objective on
       `train`, the data loss on `test` and `clean_test` (each left out when None) and
       `parameter_rmse`, the paper's parameter metric (despite the name, no root: the
@@ -91,8 +91,7 @@ def make_training(problem, config, dtype) -> Training:
 
     **Returns:** a `Training`.
     """
-    grid, t1 = problem.grid, problem.time.t1
-    times = list(problem.time.observation_times)
+    grid = problem.grid
     solver = config.make_solver()
     loss_fn = fields.LOSSES[config.loss]
     optimizer = make_optimizer(config, grid)
@@ -102,8 +101,8 @@ def make_training(problem, config, dtype) -> Training:
     def field(params):
         return eqx.combine(params, static)(grid)
 
-    def solve_one(params, y0):
-        return solve(problem.operator(field(params)), y0, t1, solver, saveat=times)
+    def solve_one(params, pair_input):  # an initial state, or a shot's source position
+        return problem.solve_pair(problem.operator(field(params)), pair_input, solver)
 
     def predict(params, inputs):
         return jax.vmap(lambda y0: solve_one(params, y0).ys)(inputs)
