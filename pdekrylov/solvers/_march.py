@@ -123,17 +123,3 @@ def march(
         carry = jax.lax.cond(eqxi.unvmap_any(steps > stored), rest, skipped, carry)
     _, _, ys, errors, _ = carry
     return ys, errors
-
-    def rest(carry):
-        return eqxi.while_loop(
-            lambda carry: carry[0] < steps, body, carry, max_steps=max_steps - 1,
-            kind="checkpointed", checkpoints=min(CHECKPOINTS, max_steps - 1),
-        )
-
-    # the loop's machinery costs time even when it takes no step: skipped then. Under a
-    # vmap whose members take different step counts (a batch of fields) the predicate is
-    # reduced over the batch (unvmap_any), so the cond stays a cond instead of becoming
-    # a select that runs the loop anyway (and the loop then handles each member's count)
-    more = eqxi.unvmap_any(steps > 1)
-    _, _, ys, errors, _ = jax.lax.cond(more, rest, lambda carry: carry, after_first)
-    return ys, errors
