@@ -5,7 +5,7 @@ import sys
 import time
 from pathlib import Path
 
-from ._io import check_writable_folder
+from ._io import check_writable_folder, metadata_path
 from .solvers import KRYLOV_SOLVERS
 from .study import DEFAULT_SOLVERS, WEIGHTS
 from .train import OPTIMIZERS
@@ -21,7 +21,7 @@ def _demo(args):
     if args.epochs is not None and args.epochs < 1:
         raise UsageError(f"--epochs: expected a positive integer, got {args.epochs}")
     check_writable_folder(args.out, "--out")
-    result = run_demo(args.out, force=args.force, epochs=args.epochs)
+    result = run_demo(args.out, force=args.force, epochs=args.epochs, progress=not args.quiet)
     problem, metrics, seconds = result["problem"], result["metrics"], result["seconds"]
     rows, cols = problem.grid.shape
     print(
@@ -54,7 +54,7 @@ def _generate(args):
         raise UsageError(f"--out: {out} exists (use --force to replace it)")
     check_writable_folder(out, "--out")
     start = time.perf_counter()
-    dataset = data.generate(problem, num, jax.random.PRNGKey(args.seed), progress=True)
+    dataset = data.generate(problem, num, jax.random.PRNGKey(args.seed), progress=not args.quiet)
     seconds = time.perf_counter() - start
     data.save(dataset, out, seed=args.seed, force=args.force)
     print(
@@ -95,7 +95,7 @@ def _train(args):
         "seed": args.seed, "optimizer": args.optimizer, "learning_rate": args.lr,
     }
     result = train.fit(
-        problem, dataset, out=out, resume=args.resume, force=args.force, progress=True,
+        problem, dataset, out=out, resume=args.resume, force=args.force, progress=not args.quiet,
         devices=args.devices, **overrides,
     )
     if jax.process_index() == 0:  # the process that wrote the files reports them
@@ -174,7 +174,7 @@ def _workprecision(args):
     if args.repeats < 1:
         raise UsageError(f"--repeats: expected a positive integer, got {args.repeats}")
     out = Path(args.out)
-    for name in (study.CSV_FILE, study.FIGURE_FILE):
+    for name in (study.CSV_FILE, study.METADATA_FILE, study.FIGURE_FILE):
         if (out / name).exists() and not args.force:
             raise UsageError(f"--out: {out / name} exists (use --force to replace it)")
     check_writable_folder(out, "--out")
@@ -183,7 +183,7 @@ def _workprecision(args):
         warnings.simplefilter("always")
         result = study.workprecision(
             problem, solvers, levels, key=jax.random.PRNGKey(args.seed), repeats=args.repeats,
-            reference=reference, check=check, weights=args.weights, tolerances=tolerances, progress=True,
+            reference=reference, check=check, weights=args.weights, tolerances=tolerances, progress=not args.quiet,
         )
     paths = study.save_workprecision(result, out, force=args.force)
     for label, reason in result.skipped.items():
@@ -220,12 +220,13 @@ def _bench(args):
     out = Path(args.out)
     check_writable_folder(out, "--out")
     path = out / bench.CSV_FILE
-    if path.exists() and not args.force:  # checked before minutes of measuring, not after
-        raise UsageError(f"--out: {path} exists (use --force to replace it)")
+    for existing in (path, metadata_path(path)):
+        if existing.exists() and not args.force:  # checked before minutes of measuring, not after
+            raise UsageError(f"--out: {existing} exists (use --force to replace it)")
     machine = machine_info()
     print(f"machine: {machine}")
     start = time.perf_counter()
-    rows = bench.run_bench(quick=args.quick, repeats=args.repeats, progress=True)
+    rows = bench.run_bench(quick=args.quick, repeats=args.repeats, progress=not args.quiet)
     seconds = time.perf_counter() - start
     print(bench.format_bench(rows))
     path = bench.save_bench(rows, out, force=args.force, machine=machine)
@@ -254,6 +255,13 @@ def _int_list(flag, text):
     return values
 
 
+def _add_quiet(command):
+    command.add_argument(
+        "--quiet", action="store_true",
+        help="no progress bars (they are off anyway when stderr is not a terminal)",
+    )
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with usage errors as one line on stderr (exit code 2), like every other
     error of the CLI; `--help` shows the usage."""
@@ -276,6 +284,7 @@ def build_parser():
     demo.add_argument("--out", default="pdekrylov-demo", help="output folder")
     demo.add_argument("--epochs", type=int, default=None, help="training epochs (default: the problem's)")
     demo.add_argument("--force", action="store_true", help="replace an existing output folder")
+    _add_quiet(demo)
     demo.set_defaults(run=_demo)
 
     generate = commands.add_parser("generate", help="generate a dataset from a problem file")
@@ -284,6 +293,7 @@ def build_parser():
     generate.add_argument("--seed", type=int, default=0, help="random seed")
     generate.add_argument("--out", required=True, help="output folder")
     generate.add_argument("--force", action="store_true", help="replace an existing folder")
+    _add_quiet(generate)
     generate.set_defaults(run=_generate)
 
     train = commands.add_parser("train", help="learn the coefficient field from a dataset")
@@ -313,6 +323,7 @@ def build_parser():
     train.add_argument("--process-id", type=int, default=None, help="with --distributed: this process's index")
     train.add_argument("--resume", action="store_true", help="continue the run in --out")
     train.add_argument("--force", action="store_true", help="start afresh in an existing --out")
+    _add_quiet(train)
     train.set_defaults(run=_train)
 
     wp = commands.add_parser("workprecision", help="value and gradient error against work, per solver")
@@ -334,6 +345,7 @@ def build_parser():
     wp.add_argument("--reference-level", type=int, default=256, help="steps or depth of the reference")
     wp.add_argument("--out", required=True, help="output folder")
     wp.add_argument("--force", action="store_true", help="replace existing files")
+    _add_quiet(wp)
     wp.set_defaults(run=_workprecision)
 
     bench = commands.add_parser("bench", help="pdekrylov's performance table with machine info (minutes)")
@@ -341,6 +353,7 @@ def build_parser():
     bench.add_argument("--repeats", type=int, default=None, help="best-of-n timing (default 5, --quick 3)")
     bench.add_argument("--out", default="bench-results", help="folder of bench.csv (default bench-results)")
     bench.add_argument("--force", action="store_true", help="replace an existing bench.csv")
+    _add_quiet(bench)
     bench.set_defaults(run=_bench)
     return parser
 

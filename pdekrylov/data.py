@@ -8,9 +8,6 @@ the grid, the sensor mask, and, when noise is configured, the noise-free targets
 import datetime
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -18,9 +15,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import __version__ as _pdekrylov_version
 from . import _io
 from ._grid import Grid
+from ._versions import package_versions
 from .problems import Problem, SampleKeys, load_problem, problem_from_dict
 
 DATASET_FILE, METADATA_FILE, SAMPLES_FILE = "dataset.npz", "metadata.json", "samples.png"
@@ -118,10 +115,7 @@ def _solve_batches(problem, solve_one, inputs, progress):
     solve_batch = jax.jit(jax.vmap(solve_one))
     chunks = []
     starts = range(0, len(inputs), batch)
-    if progress:
-        from tqdm import tqdm
-
-        starts = tqdm(starts, desc="reference solves", unit="batch")
+    starts = _io.progress_bar(starts, enabled=progress, desc="reference solves", unit="batch")
     for start in starts:
         chunk = inputs[start : start + batch]
         filler = jnp.broadcast_to(chunk[:1], (batch - len(chunk), *chunk.shape[1:]))  # a valid input
@@ -139,11 +133,7 @@ def save(dataset: Dataset, out, *, seed=None, force: bool = False) -> Path:
     **Returns:** the path of the folder.
     """
     out = Path(out)
-    if out.exists() and not force:
-        raise FileExistsError(f"{out} exists (use --force to replace it)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with _io.atomic_folder(out, force=force) as tmp:
         arrays = {
             "inputs": dataset.inputs,
             "targets": dataset.targets,
@@ -160,22 +150,12 @@ def save(dataset: Dataset, out, *, seed=None, force: bool = False) -> Path:
         metadata = {
             **dataset.metadata,
             "seed": seed,
-            "versions": _versions(),
+            "versions": package_versions(),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
             "sha256": _sha256(tmp / DATASET_FILE),
         }
         (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
         _io.save_figure(_samples_figure(dataset), tmp / SAMPLES_FILE)
-        if out.exists():  # force: swap in the complete new dataset, then drop the old
-            old = tmp.with_name(f"{tmp.name}.old")  # unique, as tmp's name is
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return out
 
 
@@ -250,17 +230,6 @@ def _sha256(path):
         for block in iter(lambda: file.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def _versions():
-    import importlib.metadata as md
-
-    return {
-        "pdekrylov": _pdekrylov_version,
-        "jax": jax.__version__,
-        "diffrax": md.version("diffrax"),
-        "equinox": md.version("equinox"),
-    }
 
 
 def _samples_figure(dataset: Dataset, count: int = 3):

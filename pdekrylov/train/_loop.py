@@ -15,6 +15,7 @@ import numpy as np
 
 from ..data import Dataset
 from ..problems import Problem, load_problem, problem_from_dict
+from .. import _io
 from . import _report
 from ._checkpoint import CheckpointError, load_checkpoint, read_header, save_checkpoint
 from ._config import TrainConfig
@@ -240,7 +241,10 @@ def _count_matvecs(training, y0) -> int:
 def _loop(session, state, history, out, progress, callback):
     """Epochs from `len(history) + 1` to `config.epochs`: step, record, evaluate, save."""
     config, start = session.config, len(history)
-    bar = _progress_bar(start, config.epochs, progress and session.writes_files)
+    bar = _io.progress_bar(
+        total=config.epochs, initial=start, desc="training", unit="epoch",
+        enabled=progress and session.writes_files,
+    )
     elapsed = history[-1]["elapsed"] if history else 0.0
     last_saved = start
     try:
@@ -358,12 +362,6 @@ def _resumed_config(header, config, overrides) -> TrainConfig:
     if epochs < header["epoch"]:
         raise ValueError(f"epochs: the run already has {header['epoch']} epochs, asked for {epochs}")
     return saved.replace(epochs=epochs)
-
-
-def _progress_bar(start, total, enabled):
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=start, desc="training", unit="epoch", disable=not enabled)
 
 
 class _terminate_as_interrupt:
