@@ -120,3 +120,17 @@ def test_progress_bar_only_on_a_terminal_and_when_asked():
     assert _io.progress_bar(range(2), enabled=False).disable
     # pytest captures stderr: not a terminal
     assert _io.progress_bar(range(2), enabled=True).disable == (not sys.stderr.isatty())
+
+
+def test_a_trained_run_loads_back(tiny, tmp_path):
+    dataset = data.generate(tiny, 3, jax.random.PRNGKey(1))
+    trained = train.fit(tiny, dataset, out=tmp_path / "run", epochs=2)
+    loaded = train.load(tmp_path / "run")
+    assert loaded.out == tmp_path / "run"
+    assert loaded.metrics["epochs"] == 2 and loaded.metrics == json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert jax.numpy.array_equal(loaded.model(dataset.grid), trained.model(dataset.grid))
+    with pytest.raises(train.CheckpointError, match="run: .* is not a run folder"):
+        train.load(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(train.CheckpointError, match="no checkpoint"):
+        train.load(tmp_path / "empty")
