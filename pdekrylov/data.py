@@ -57,6 +57,24 @@ class Dataset(NamedTuple):
         """The first `num_test` pairs are the test set (as in the paper), the rest train."""
         return int(self.metadata["num_test"])
 
+    def astype(self, dtype) -> "Dataset":
+        """The dataset with its floating arrays in `dtype` (the mask stays boolean); e.g. a
+        float32 dataset for a float64 run. The metadata (and checksum) are the stored ones.
+
+        **Arguments:**
+
+        - `dtype`: a floating dtype, e.g. `"float64"`.
+
+        **Returns:** a new `Dataset`.
+        """
+        dtype = np.dtype(dtype)
+        if not np.issubdtype(dtype, np.floating):
+            raise TypeError(f"dtype: expected a floating dtype, got {dtype}")
+        names = ("inputs", "targets", "coefficient", "times", "clean_targets", "wavefields")
+        return self._replace(**{
+            name: getattr(self, name).astype(dtype) for name in names if getattr(self, name) is not None
+        })
+
 
 def generate(problem, num: int, key, *, progress: bool = False) -> Dataset:
     """Generate a dataset: the true coefficient, initial states and their observations.
@@ -169,9 +187,23 @@ def load(folder) -> Dataset:
     Checks: both files present, the npz's sha256 against the metadata, array shapes
     against the grid, PDE and times, floating dtypes, and finiteness.
 
+    **Arguments:**
+
+    - `folder`: the dataset folder (from `save` or `pdekrylov generate`); its
+      `dataset.npz` is understood as the folder holding it.
+
+    **Returns:** the `Dataset`.
+
     **Raises:** `DatasetError` (a `ValueError`) saying what is wrong.
     """
     folder = Path(folder)
+    if folder.is_file() and folder.name == DATASET_FILE:  # the npz inside the folder
+        folder = folder.parent
+    elif folder.is_file():
+        raise DatasetError(
+            f"{folder}: a file; a dataset is the folder written by `pdekrylov generate` "
+            f"(holding {DATASET_FILE} and {METADATA_FILE})"
+        )
     for name in (DATASET_FILE, METADATA_FILE):
         if not (folder / name).is_file():
             raise DatasetError(f"{folder}: missing {name} (not a pdekrylov dataset folder?)")

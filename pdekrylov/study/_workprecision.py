@@ -177,6 +177,9 @@ def workprecision(
 
     **Returns:** a `WorkPrecision`. A `UserWarning` is issued when some reported errors
     are not resolved by the reference (their rows have `resolved = False`).
+
+    **Raises:** `ValueError` naming `solvers` when none of them gives a row (all skipped
+    for the operator, or failed), with each one's reason.
     """
     if not isinstance(problem, Problem):
         problem = load_problem(problem)
@@ -245,6 +248,10 @@ def workprecision(
             value=float(value),
             diverged=diverged,
         ))
+    if not rows:  # nothing to compare: refuse rather than write empty tables
+        reasons = {**skipped, **{f"{label} at {level:g}": reason for (label, level), reason in failed.items()}}
+        said = "; ".join(f"{label}: {reason}" for label, reason in reasons.items()) or "every level exceeds the state size"
+        raise ValueError(f"solvers: none of them could run on {problem.name} ({said})")
     _warn_about_diverged(rows, problem)
     for (label, level), reason in failed.items():
         warnings.warn(f"{label} at {level:g} failed, left out: {reason}", stacklevel=2)
