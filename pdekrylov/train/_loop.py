@@ -14,9 +14,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _io
 from ..data import Dataset
 from ..problems import Problem, load_problem, problem_from_dict
-from .. import _io
 from . import _report
 from ._checkpoint import CheckpointError, load_checkpoint, read_header, save_checkpoint
 from ._config import TrainConfig
