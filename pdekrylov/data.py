@@ -265,7 +265,8 @@ def _sha256(path):
 
 
 def _samples_figure(dataset: Dataset, count: int = 3):
-    """Inputs and last targets (first state component) of a few pairs, and the field."""
+    """The true field, inputs and last targets (first state component) of a few pairs,
+    and the sensor mask where not everything is observed."""
     from . import plot  # matplotlib only when a figure is made, not on `import pdekrylov`
 
     grid = dataset.grid
@@ -274,8 +275,14 @@ def _samples_figure(dataset: Dataset, count: int = 3):
     if grid.ndim != 2:
         return plot.line_figure(dataset.coefficient, "true coefficient (flattened)")
     first = (lambda y: y[0]) if dataset.inputs.ndim == 4 else (lambda y: y)
-    fields, titles = [np.asarray(dataset.coefficient)], ["true coefficient"]
+    symbol = problem_from_dict(dataset.metadata["problem"], where="metadata").pde.coefficient_symbol
+    fields, titles = [np.asarray(dataset.coefficient)], [f"true coefficient {symbol}"]
     for i in range(min(count, len(dataset.inputs))):
         fields += [first(dataset.inputs[i]), first(dataset.targets[i, -1])]
         titles += [f"pair {i}: input", f"pair {i}: t={float(dataset.times[-1]):g}"]
-    return plot.field_panels(fields, titles, grid, suptitle="dataset samples")
+    states = tuple(range(1, len(fields)))
+    if dataset.mask is not None and not np.all(dataset.mask):
+        mask = first(np.asarray(dataset.mask))
+        fields.append(mask.astype(float))
+        titles.append(f"sensor mask ({int(mask.sum())} of {mask.size} nodes)")
+    return plot.field_panels(fields, titles, grid, suptitle="dataset samples", diverging=states)
