@@ -37,3 +37,20 @@ def check_jaxlib(version: str | None = None) -> str | None:
     )
     warnings.warn(message, RuntimeWarning, stacklevel=3)
     return message
+
+
+def package_versions() -> dict:
+    """The versions of pdekrylov and the libraries its numbers depend on, for the
+    metadata written beside datasets and tables."""
+    import importlib.metadata
+
+    import jax
+
+    from . import __version__
+
+    return {
+        "pdekrylov": __version__,
+        "jax": jax.__version__,
+        "diffrax": importlib.metadata.version("diffrax"),
+        "equinox": importlib.metadata.version("equinox"),
+    }

@@ -5,10 +5,11 @@ import sys
 import time
 from pathlib import Path
 
-from ._io import check_writable_folder
+from ._io import check_writable_folder, metadata_path
 from .solvers import KRYLOV_SOLVERS
 from .study import DEFAULT_SOLVERS, WEIGHTS
-from .train import OPTIMIZERS
+from .fields import LOSSES
+from .train import MODELS, OPTIMIZERS
 
 
 class UsageError(Exception):
@@ -21,7 +22,7 @@ def _demo(args):
     if args.epochs is not None and args.epochs < 1:
         raise UsageError(f"--epochs: expected a positive integer, got {args.epochs}")
     check_writable_folder(args.out, "--out")
-    result = run_demo(args.out, force=args.force, epochs=args.epochs)
+    result = run_demo(args.out, force=args.force, epochs=args.epochs, progress=not args.quiet)
     problem, metrics, seconds = result["problem"], result["metrics"], result["seconds"]
     rows, cols = problem.grid.shape
     print(
@@ -42,6 +43,8 @@ def _demo(args):
 def _generate(args):
     import jax
 
+    if args.x64:
+        jax.config.update("jax_enable_x64", True)
     from . import data
     from .problems import load_problem
 
@@ -54,7 +57,7 @@ def _generate(args):
         raise UsageError(f"--out: {out} exists (use --force to replace it)")
     check_writable_folder(out, "--out")
     start = time.perf_counter()
-    dataset = data.generate(problem, num, jax.random.PRNGKey(args.seed), progress=True)
+    dataset = data.generate(problem, num, jax.random.PRNGKey(args.seed), progress=not args.quiet)
     seconds = time.perf_counter() - start
     data.save(dataset, out, seed=args.seed, force=args.force)
     print(
@@ -77,7 +80,10 @@ def _train(args):
     from .problems import load_problem
 
     problem = load_problem(args.problem)
-    numbers = (("--epochs", args.epochs), ("--depth", args.depth), ("--steps", args.steps), ("--devices", args.devices))
+    numbers = (
+        ("--epochs", args.epochs), ("--depth", args.depth), ("--substeps", args.substeps),
+        ("--steps", args.steps), ("--devices", args.devices),
+    )
     for flag, value in numbers:
         if value is not None and value < 1:
             raise UsageError(f"{flag}: expected a positive integer, got {value}")
@@ -87,15 +93,22 @@ def _train(args):
     if not args.resume and out.exists() and any(out.iterdir()) and not args.force:
         raise UsageError(f"--out: {out} exists (use --force to replace it, or --resume to continue)")
     check_writable_folder(out, "--out")
-    dataset = data.load(args.data)
-    if dataset.inputs.dtype == "float64":  # the dataset's precision is the run's
+    try:
+        dataset = data.load(args.data)
+    except data.DatasetError as error:
+        raise UsageError(f"--data: {error}") from None
+    if args.x64:  # a float32 dataset trained in float64
+        jax.config.update("jax_enable_x64", True)
+        dataset = dataset.astype("float64")
+    elif dataset.inputs.dtype == "float64":  # the dataset's precision is the run's
         jax.config.update("jax_enable_x64", True)
     overrides = {
-        "solver": args.solver, "depth": args.depth, "steps": args.steps, "rtol": args.rtol, "epochs": args.epochs,
-        "seed": args.seed, "optimizer": args.optimizer, "learning_rate": args.lr,
+        "solver": args.solver, "depth": args.depth, "substeps": args.substeps, "steps": args.steps,
+        "rtol": args.rtol, "epochs": args.epochs, "seed": args.seed, "optimizer": args.optimizer,
+        "learning_rate": args.lr, "model": args.model, "loss": args.loss,
     }
     result = train.fit(
-        problem, dataset, out=out, resume=args.resume, force=args.force, progress=True,
+        problem, dataset, out=out, resume=args.resume, force=args.force, progress=not args.quiet,
         devices=args.devices, **overrides,
     )
     if jax.process_index() == 0:  # the process that wrote the files reports them
@@ -174,7 +187,7 @@ def _workprecision(args):
     if args.repeats < 1:
         raise UsageError(f"--repeats: expected a positive integer, got {args.repeats}")
     out = Path(args.out)
-    for name in (study.CSV_FILE, study.FIGURE_FILE):
+    for name in (study.CSV_FILE, study.METADATA_FILE, study.FIGURE_FILE):
         if (out / name).exists() and not args.force:
             raise UsageError(f"--out: {out / name} exists (use --force to replace it)")
     check_writable_folder(out, "--out")
@@ -183,7 +196,7 @@ def _workprecision(args):
         warnings.simplefilter("always")
         result = study.workprecision(
             problem, solvers, levels, key=jax.random.PRNGKey(args.seed), repeats=args.repeats,
-            reference=reference, check=check, weights=args.weights, tolerances=tolerances, progress=True,
+            reference=reference, check=check, weights=args.weights, tolerances=tolerances, progress=not args.quiet,
         )
     paths = study.save_workprecision(result, out, force=args.force)
     for label, reason in result.skipped.items():
@@ -220,12 +233,13 @@ def _bench(args):
     out = Path(args.out)
     check_writable_folder(out, "--out")
     path = out / bench.CSV_FILE
-    if path.exists() and not args.force:  # checked before minutes of measuring, not after
-        raise UsageError(f"--out: {path} exists (use --force to replace it)")
+    for existing in (path, metadata_path(path)):
+        if existing.exists() and not args.force:  # checked before minutes of measuring, not after
+            raise UsageError(f"--out: {existing} exists (use --force to replace it)")
     machine = machine_info()
     print(f"machine: {machine}")
     start = time.perf_counter()
-    rows = bench.run_bench(quick=args.quick, repeats=args.repeats, progress=True)
+    rows = bench.run_bench(quick=args.quick, repeats=args.repeats, progress=not args.quiet)
     seconds = time.perf_counter() - start
     print(bench.format_bench(rows))
     path = bench.save_bench(rows, out, force=args.force, machine=machine)
@@ -254,9 +268,47 @@ def _int_list(flag, text):
     return values
 
 
+def _version() -> str:
+    """The installed version, read without importing the package (and JAX) for `--version`."""
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version("pdekrylov")
+    except importlib.metadata.PackageNotFoundError:  # a source checkout that is not installed
+        from . import __version__
+
+        return __version__
+
+
+def _add_x64(command, default="float32"):
+    command.add_argument("--x64", action="store_true", help=f"run in float64 (default: {default})")
+
+
+def _add_quiet(command):
+    command.add_argument(
+        "--quiet", action="store_true",
+        help="no progress bars (they are off anyway when stderr is not a terminal)",
+    )
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows an option's default in `--help` where it has a value of its own (not for
+    switches, and not for None, which means "the problem's" or "see the text")."""
+
+    def _get_help_string(self, action):
+        switch_or_unset = action.default is None or action.default is False or action.default == argparse.SUPPRESS
+        if switch_or_unset or "default" in (action.help or ""):  # (0 == False: compare by identity)
+            return action.help
+        return super()._get_help_string(action)
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse with usage errors as one line on stderr (exit code 2), like every other
     error of the CLI; `--help` shows the usage."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
@@ -268,6 +320,7 @@ def build_parser():
         description="PDE inverse problems with Krylov solvers and exact adjoints.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--version", action="version", version=f"pdekrylov {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser(
@@ -276,6 +329,7 @@ def build_parser():
     demo.add_argument("--out", default="pdekrylov-demo", help="output folder")
     demo.add_argument("--epochs", type=int, default=None, help="training epochs (default: the problem's)")
     demo.add_argument("--force", action="store_true", help="replace an existing output folder")
+    _add_quiet(demo)
     demo.set_defaults(run=_demo)
 
     generate = commands.add_parser("generate", help="generate a dataset from a problem file")
@@ -284,6 +338,8 @@ def build_parser():
     generate.add_argument("--seed", type=int, default=0, help="random seed")
     generate.add_argument("--out", required=True, help="output folder")
     generate.add_argument("--force", action="store_true", help="replace an existing folder")
+    _add_x64(generate)
+    _add_quiet(generate)
     generate.set_defaults(run=_generate)
 
     train = commands.add_parser("train", help="learn the coefficient field from a dataset")
@@ -298,12 +354,17 @@ def build_parser():
     train.add_argument("--rtol", type=float, default=None,
                        help="tolerance of a Krylov solver's value and gradient (default 1e-6), or of "
                             "a Diffrax solver's PID controller")
-    train.add_argument("--steps", type=int, default=None, help="fixed steps of a Diffrax solver")
-    train.add_argument("--epochs", type=int, default=None, help="total number of epochs")
-    train.add_argument("--seed", type=int, default=None, help="seed of the model initialisation")
+    train.add_argument("--substeps", type=int, default=None,
+                       help="with --depth: sub-intervals of [0, t1], each one Krylov decomposition")
+    train.add_argument("--steps", type=int, default=None, help="fixed steps of a Diffrax solver (default: the problem's)")
+    train.add_argument("--model", default=None, choices=list(MODELS),
+                       help="field model: the paper's MLP, or one value per grid node (default: the problem's)")
+    train.add_argument("--loss", default=None, choices=list(LOSSES), help="the loss (default: the problem's)")
+    train.add_argument("--epochs", type=int, default=None, help="total number of epochs (default: the problem's)")
+    train.add_argument("--seed", type=int, default=None, help="seed of the model initialisation (default: the problem's)")
     train.add_argument("--optimizer", default=None, choices=list(OPTIMIZERS),
                        help="the optimiser (default: the problem's)")
-    train.add_argument("--lr", type=float, default=None, help="learning rate")
+    train.add_argument("--lr", type=float, default=None, help="learning rate (default: the problem's)")
     train.add_argument("--devices", type=int, default=None,
                        help="data parallel over the first N devices (pairs sharded along the batch)")
     train.add_argument("--distributed", action="store_true",
@@ -313,6 +374,8 @@ def build_parser():
     train.add_argument("--process-id", type=int, default=None, help="with --distributed: this process's index")
     train.add_argument("--resume", action="store_true", help="continue the run in --out")
     train.add_argument("--force", action="store_true", help="start afresh in an existing --out")
+    _add_x64(train, default="the dataset's precision")
+    _add_quiet(train)
     train.set_defaults(run=_train)
 
     wp = commands.add_parser("workprecision", help="value and gradient error against work, per solver")
@@ -325,7 +388,6 @@ def build_parser():
     wp.add_argument("--tolerances", default=None,
                     help="instead of --levels: comma-separated rtol values for Krylov tolerance mode "
                          "and Diffrax's PID controller, side by side (e.g. 1e-2,1e-4,1e-6,1e-8)")
-    wp.add_argument("--x64", action="store_true", help="run in float64")
     wp.add_argument("--repeats", type=int, default=3, help="best-of-n wall time")
     wp.add_argument("--seed", type=int, default=0, help="seed of the data point and the loss weights")
     wp.add_argument("--weights", default=WEIGHTS[0], choices=WEIGHTS,
@@ -334,13 +396,16 @@ def build_parser():
     wp.add_argument("--reference-level", type=int, default=256, help="steps or depth of the reference")
     wp.add_argument("--out", required=True, help="output folder")
     wp.add_argument("--force", action="store_true", help="replace existing files")
+    _add_x64(wp)
+    _add_quiet(wp)
     wp.set_defaults(run=_workprecision)
 
     bench = commands.add_parser("bench", help="pdekrylov's performance table with machine info (minutes)")
     bench.add_argument("--quick", action="store_true", help="skip the 512x512 grid, fewer repeats")
     bench.add_argument("--repeats", type=int, default=None, help="best-of-n timing (default 5, --quick 3)")
-    bench.add_argument("--out", default="bench-results", help="folder of bench.csv (default bench-results)")
+    bench.add_argument("--out", default="bench-results", help="folder of bench.csv")
     bench.add_argument("--force", action="store_true", help="replace an existing bench.csv")
+    _add_quiet(bench)
     bench.set_defaults(run=_bench)
     return parser
 

@@ -8,9 +8,6 @@ the grid, the sensor mask, and, when noise is configured, the noise-free targets
 import datetime
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
@@ -18,9 +15,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import __version__ as _pdekrylov_version
 from . import _io
 from ._grid import Grid
+from ._versions import package_versions
 from .problems import Problem, SampleKeys, load_problem, problem_from_dict
 
 DATASET_FILE, METADATA_FILE, SAMPLES_FILE = "dataset.npz", "metadata.json", "samples.png"
@@ -59,6 +56,24 @@ class Dataset(NamedTuple):
     def num_test(self) -> int:
         """The first `num_test` pairs are the test set (as in the paper), the rest train."""
         return int(self.metadata["num_test"])
+
+    def astype(self, dtype) -> "Dataset":
+        """The dataset with its floating arrays in `dtype` (the mask stays boolean); e.g. a
+        float32 dataset for a float64 run. The metadata (and checksum) are the stored ones.
+
+        **Arguments:**
+
+        - `dtype`: a floating dtype, e.g. `"float64"`.
+
+        **Returns:** a new `Dataset`.
+        """
+        dtype = np.dtype(dtype)
+        if not np.issubdtype(dtype, np.floating):
+            raise TypeError(f"dtype: expected a floating dtype, got {dtype}")
+        names = ("inputs", "targets", "coefficient", "times", "clean_targets", "wavefields")
+        return self._replace(**{
+            name: getattr(self, name).astype(dtype) for name in names if getattr(self, name) is not None
+        })
 
 
 def generate(problem, num: int, key, *, progress: bool = False) -> Dataset:
@@ -118,10 +133,7 @@ def _solve_batches(problem, solve_one, inputs, progress):
     solve_batch = jax.jit(jax.vmap(solve_one))
     chunks = []
     starts = range(0, len(inputs), batch)
-    if progress:
-        from tqdm import tqdm
-
-        starts = tqdm(starts, desc="reference solves", unit="batch")
+    starts = _io.progress_bar(starts, enabled=progress, desc="reference solves", unit="batch")
     for start in starts:
         chunk = inputs[start : start + batch]
         filler = jnp.broadcast_to(chunk[:1], (batch - len(chunk), *chunk.shape[1:]))  # a valid input
@@ -139,11 +151,7 @@ def save(dataset: Dataset, out, *, seed=None, force: bool = False) -> Path:
     **Returns:** the path of the folder.
     """
     out = Path(out)
-    if out.exists() and not force:
-        raise FileExistsError(f"{out} exists (use --force to replace it)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
+    with _io.atomic_folder(out, force=force) as tmp:
         arrays = {
             "inputs": dataset.inputs,
             "targets": dataset.targets,
@@ -160,22 +168,12 @@ def save(dataset: Dataset, out, *, seed=None, force: bool = False) -> Path:
         metadata = {
             **dataset.metadata,
             "seed": seed,
-            "versions": _versions(),
+            "versions": package_versions(),
             "created": datetime.datetime.now(datetime.timezone.utc).isoformat(),
             "sha256": _sha256(tmp / DATASET_FILE),
         }
         (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
         _io.save_figure(_samples_figure(dataset), tmp / SAMPLES_FILE)
-        if out.exists():  # force: swap in the complete new dataset, then drop the old
-            old = tmp.with_name(f"{tmp.name}.old")  # unique, as tmp's name is
-            os.replace(out, old)
-            os.replace(tmp, out)
-            shutil.rmtree(old)
-        else:
-            os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
     return out
 
 
@@ -189,9 +187,23 @@ def load(folder) -> Dataset:
     Checks: both files present, the npz's sha256 against the metadata, array shapes
     against the grid, PDE and times, floating dtypes, and finiteness.
 
+    **Arguments:**
+
+    - `folder`: the dataset folder (from `save` or `pdekrylov generate`); its
+      `dataset.npz` is understood as the folder holding it.
+
+    **Returns:** the `Dataset`.
+
     **Raises:** `DatasetError` (a `ValueError`) saying what is wrong.
     """
     folder = Path(folder)
+    if folder.is_file() and folder.name == DATASET_FILE:  # the npz inside the folder
+        folder = folder.parent
+    elif folder.is_file():
+        raise DatasetError(
+            f"{folder}: a file; a dataset is the folder written by `pdekrylov generate` "
+            f"(holding {DATASET_FILE} and {METADATA_FILE})"
+        )
     for name in (DATASET_FILE, METADATA_FILE):
         if not (folder / name).is_file():
             raise DatasetError(f"{folder}: missing {name} (not a pdekrylov dataset folder?)")
@@ -252,19 +264,9 @@ def _sha256(path):
     return digest.hexdigest()
 
 
-def _versions():
-    import importlib.metadata as md
-
-    return {
-        "pdekrylov": _pdekrylov_version,
-        "jax": jax.__version__,
-        "diffrax": md.version("diffrax"),
-        "equinox": md.version("equinox"),
-    }
-
-
 def _samples_figure(dataset: Dataset, count: int = 3):
-    """Inputs and last targets (first state component) of a few pairs, and the field."""
+    """The true field, inputs and last targets (first state component) of a few pairs,
+    and the sensor mask where not everything is observed."""
     from . import plot  # matplotlib only when a figure is made, not on `import pdekrylov`
 
     grid = dataset.grid
@@ -273,8 +275,14 @@ def _samples_figure(dataset: Dataset, count: int = 3):
     if grid.ndim != 2:
         return plot.line_figure(dataset.coefficient, "true coefficient (flattened)")
     first = (lambda y: y[0]) if dataset.inputs.ndim == 4 else (lambda y: y)
-    fields, titles = [np.asarray(dataset.coefficient)], ["true coefficient"]
+    symbol = problem_from_dict(dataset.metadata["problem"], where="metadata").pde.coefficient_symbol
+    fields, titles = [np.asarray(dataset.coefficient)], [f"true coefficient {symbol}"]
     for i in range(min(count, len(dataset.inputs))):
         fields += [first(dataset.inputs[i]), first(dataset.targets[i, -1])]
         titles += [f"pair {i}: input", f"pair {i}: t={float(dataset.times[-1]):g}"]
-    return plot.field_panels(fields, titles, grid, suptitle="dataset samples")
+    states = tuple(range(1, len(fields)))
+    if dataset.mask is not None and not np.all(dataset.mask):
+        mask = first(np.asarray(dataset.mask))
+        fields.append(mask.astype(float))
+        titles.append(f"sensor mask ({int(mask.sum())} of {mask.size} nodes)")
+    return plot.field_panels(fields, titles, grid, suptitle="dataset samples", diverging=states)

@@ -4,9 +4,13 @@ import numpy as np
 from matplotlib.figure import Figure  # no pyplot: works with any backend, no display
 from matplotlib.ticker import NullFormatter
 
+#: the colour map of signed quantities (errors, states): white at zero
+DIVERGING_CMAP = "RdBu_r"
 
-def field_panels(fields, titles, grid, *, suptitle=None, cmap="viridis"):
-    """Plot several 2D grid fields side by side, each with its own colour bar.
+
+def field_panels(fields, titles, grid, *, suptitle=None, cmap="viridis", same_scale=(), diverging=()):
+    """Plot several 2D grid fields side by side, each with a colour bar, drawn to the
+    domain's aspect ratio.
 
     **Arguments:**
 
@@ -14,16 +18,32 @@ def field_panels(fields, titles, grid, *, suptitle=None, cmap="viridis"):
     - `titles`: one title per field.
     - `grid`: the `pdekrylov.Grid` they live on (for the axis extent).
     - `suptitle`: an optional figure title.
+    - `cmap`: the colour map of the panels not in `diverging`.
+    - `same_scale`: indices of panels drawn on one colour scale (e.g. a true and a learned
+      field, so that equal colours mean equal values).
+    - `diverging`: indices of panels of signed quantities (errors, states), drawn on a
+      diverging map centred on zero, each symmetric about it.
 
     **Returns:** the matplotlib figure.
     """
     if grid.ndim != 2:
         raise ValueError(f"grid: field_panels plots 2D grids, got {grid.ndim}D")
+    fields = [np.asarray(field) for field in fields]
+    shared = [fields[i] for i in same_scale]
+    shared_limits = (min(map(np.min, shared)), max(map(np.max, shared))) if shared else None
     extent = (grid.lower[1], grid.upper[1], grid.lower[0], grid.upper[0])
     fig = Figure(figsize=(3.6 * len(fields), 3.2))
     axes = fig.subplots(1, len(fields), squeeze=False)
-    for ax, field, title in zip(axes[0], fields, titles):
-        image = ax.imshow(np.asarray(field), origin="lower", extent=extent, cmap=cmap)
+    for i, (ax, field, title) in enumerate(zip(axes[0], fields, titles)):
+        if i in diverging:
+            bound = float(np.max(np.abs(field))) or 1.0
+            options = {"cmap": DIVERGING_CMAP, "vmin": -bound, "vmax": bound}
+        elif i in same_scale:
+            options = {"cmap": cmap, "vmin": shared_limits[0], "vmax": shared_limits[1]}
+        else:
+            options = {"cmap": cmap}
+        # aspect "equal": one unit of x₀ is as long as one of x₁ (a 1.2 x 1 box is not square)
+        image = ax.imshow(field, origin="lower", extent=extent, aspect="equal", **options)
         ax.set_title(title)
         ax.set_xlabel("x₁")
         ax.set_ylabel("x₀")
@@ -43,25 +63,31 @@ def line_figure(values, title):
     return fig
 
 
-def loss_figure(history, *, title="training"):
+def loss_figure(history, *, title="training", loss="loss", coefficient="c"):
     """Train loss per epoch and, where evaluated, test loss and parameter error (log scale).
 
     **Arguments:**
 
     - `history`: the `history` list of a run's `metrics.json` (dicts with `epoch`,
       `train_loss`, and optionally `test_loss`, `parameter_rmse`).
+    - `title`: the figure's title.
+    - `loss`: the loss's name, for the axis label (e.g. `"relative-mse"`).
+    - `coefficient`: the coefficient's label (e.g. `"|c|"`, `"k"`).
 
     **Returns:** the matplotlib figure.
     """
     fig = Figure(figsize=(9, 3.4))
     loss_ax, parameter_ax = fig.subplots(1, 2)
     loss_ax.semilogy([h["epoch"] for h in history], [h["train_loss"] for h in history], label="train")
-    for ax, key, label in ((loss_ax, "test_loss", "test"), (parameter_ax, "parameter_rmse", "paper's metric: relative MSE of |c|")):
+    metric = f"relative MSE of {coefficient}"
+    for ax, key, label in ((loss_ax, "test_loss", "test"), (parameter_ax, "parameter_rmse", f"paper's metric: {metric}")):
         points = [(h["epoch"], h[key]) for h in history if key in h]
         if points:
             ax.semilogy(*zip(*points), marker=".", label=label)
     loss_ax.set_title(f"{title}: loss")
-    parameter_ax.set_title("parameter error (relative MSE of |c|)")
+    loss_ax.set_ylabel(f"loss ({loss})")
+    parameter_ax.set_title(f"parameter error ({metric})")
+    parameter_ax.set_ylabel(metric)
     for ax in (loss_ax, parameter_ax):
         ax.set_xlabel("epoch")
         if ax.get_legend_handles_labels()[0]:  # a run without evaluations has no error curve
@@ -87,6 +113,8 @@ def workprecision_figure(rows):
     # an exact zero error is drawn at this floor (below float64 rounding), not dropped, and
     # not at the smallest float, which would stretch the axis over 300 empty decades
     floor = 1e-17
+    if not rows:
+        raise ValueError("rows: nothing to plot")
     for ax, (work, error) in zip(axes.ravel(), panels):
         for solver in solvers:
             # diverged rows would stretch the axes over meaningless errors
@@ -97,6 +125,7 @@ def workprecision_figure(rows):
             if not points:
                 continue
             ax.loglog(*zip(*points), marker="o", markersize=3, label=solver)
+        _mark_diverged(ax, [getattr(row, work) for row in rows if row.diverged])
         ax.set_xlabel("wall time of value and gradient (s)" if work == "seconds" else "forward matvecs")
         ax.set_ylabel(f"relative {error.replace('_', ' ')}")
         ax.grid(True, which="major", alpha=0.3)
@@ -104,6 +133,17 @@ def workprecision_figure(rows):
     axes[0, 0].legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def _mark_diverged(ax, work):
+    """Mark diverged rows at their work on the top edge of `ax`, without moving its limits
+    (their errors are meaningless and would stretch the axis over empty decades)."""
+    if not work:
+        return
+    limits = ax.get_xlim(), ax.get_ylim()
+    ax.plot(work, [limits[1][1]] * len(work), "kx", clip_on=False, label="diverged (off scale)")
+    ax.set_xlim(*limits[0])
+    ax.set_ylim(*limits[1])
 
 
 def traces_figure(dataset, count: int = 3):
@@ -134,7 +174,7 @@ def traces_figure(dataset, count: int = 3):
         fig.colorbar(image, ax=axes[0], shrink=0.8)
     else:
         axes[0].plot(np.asarray(dataset.coefficient).ravel())
-    axes[0].set_title("true coefficient")
+    axes[0].set_title("true speed c")
     for i, ax in enumerate(axes[1:]):
         traces = np.asarray(dataset.targets[i])
         scale = np.max(np.abs(traces)) or 1.0

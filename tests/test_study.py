@@ -1,6 +1,7 @@
 """The work-precision study: errors shrink with work, the reference is checked, files are written."""
 
 import csv
+import json
 import subprocess
 import sys
 
@@ -137,10 +138,12 @@ def test_cli_writes_csv_and_figure(tiny_wave, tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     with open(out / "workprecision.csv") as file:
-        rows = [row for row in csv.DictReader(line for line in file if not line.startswith("#"))]
+        rows = list(csv.DictReader(file))  # a plain table: no comment line, no row of Nones
     assert [(r["solver"], r["level"]) for r in rows] == [("arnoldi", "2"), ("arnoldi", "8")]
     assert set(study.COLUMNS) <= set(rows[0]) and float(rows[1]["gradient_error"]) < float(rows[0]["gradient_error"])
-    assert "# reference" in (out / "workprecision.csv").read_text()
+    metadata = json.loads((out / "workprecision.json").read_text())
+    assert metadata["reference"]["message"].startswith("reference ") and "cores" in metadata["machine"]
+    assert "\r" not in result.stderr  # no progress bar off a terminal
     assert (out / "workprecision.png").read_bytes().startswith(b"\x89PNG")
     again = subprocess.run(command, capture_output=True, text=True, timeout=600)
     assert again.returncode == 2 and "--force" in again.stderr and len(again.stderr.strip().splitlines()) == 1

@@ -45,20 +45,20 @@ def _shipped_problems_dir() -> Path:
 
 PROBLEMS_DIR = _shipped_problems_dir()
 
-#: the sections of a problem file: the spec (or registry of specs by `kind`), and
-#: whether the section may be left out (all its keys have defaults)
+#: the sections of a problem file: the spec, or registry of specs by `kind`. A section
+#: whose keys all have defaults may be left out (`_is_optional`).
 _SECTIONS = {
-    "grid": (Grid, False),
-    "pde": (PDES, False),
-    "coefficient": (FIELDS, False),
-    "initial": (FIELDS, False),
-    "time": (TimeSpec, False),
-    "reference": (ReferenceSpec, False),
-    "observation": (ObservationSpec, False),
-    "dataset": (DatasetSpec, False),
-    "training": (None, True),  # pk.train.TrainConfig: the layer above, looked up when read
-    "sources": (SourcesSpec, False),
-    "receivers": (ReceiversSpec, False),
+    "grid": Grid,
+    "pde": PDES,
+    "coefficient": FIELDS,
+    "initial": FIELDS,
+    "time": TimeSpec,
+    "reference": ReferenceSpec,
+    "observation": ObservationSpec,
+    "dataset": DatasetSpec,
+    "training": None,  # pk.train.TrainConfig: the layer above, looked up when read
+    "sources": SourcesSpec,
+    "receivers": ReceiversSpec,
 }
 #: sections that may be absent (then None): a problem has either initial states or
 #: sources and receivers (`Problem` checks which)
@@ -90,7 +90,9 @@ def load_problem(name_or_path) -> Problem:
     path = resolve_path(name_or_path)
     if not path.is_file():
         shipped = sorted(p.stem for p in PROBLEMS_DIR.glob("*.toml"))
-        raise ProblemError(f"{path}: no such problem file (shipped problems: {', '.join(shipped)})")
+        close = difflib.get_close_matches(str(name_or_path), shipped, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ProblemError(f"{path}: no such problem file ({hint}shipped problems: {', '.join(shipped)})")
     try:
         table = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
@@ -120,11 +122,11 @@ def problem_from_dict(
     table = _without_nulls(table)
     _reject_unknown(table, {"name", "description", *_SECTIONS, *(("path",) if stored else ())}, where, "")
     sections = {}
-    for name, (spec, optional) in _SECTIONS.items():
+    for name, spec in _SECTIONS.items():
         if name not in table and name in _MAY_BE_ABSENT:
             sections[name] = None
             continue
-        if name not in table and not optional:
+        if name not in table and not _is_optional(name, spec):
             raise ProblemError(f"{where}: {name}: missing section")
         section = table.get(name, {})
         if not isinstance(section, dict):
@@ -137,13 +139,41 @@ def problem_from_dict(
         raise ProblemError(f"{where}: {error}") from None
 
 
-def _build_section(name, spec, section, where):
-    """One section: its spec (chosen by `kind` where there are several) from its keys."""
-    prefix = f"{name}."
+def _section_spec(spec):
+    """The spec of a section (the training section's is looked up in the layer above)."""
     if spec is None:
         from ..train import TrainConfig
 
-        spec = TrainConfig
+        return TrainConfig
+    return spec
+
+
+def _is_optional(name, spec) -> bool:
+    """Whether the section may be left out: every key, `kind` included, has a default."""
+    spec = _section_spec(spec)
+    if isinstance(spec, dict):
+        if name not in _DEFAULT_KIND:
+            return False
+        spec = spec[_DEFAULT_KIND[name]]
+    return not _keys(spec)[1]
+
+
+def _keys(spec):
+    """`(names, required names)` of the keys a spec takes."""
+    if spec is Grid:  # the grid validates itself; its keys are its __init__'s arguments
+        parameters = list(inspect.signature(Grid.__init__).parameters.values())[1:]
+        return ({p.name for p in parameters}, {p.name for p in parameters if p.default is inspect.Parameter.empty})
+    fields = [f for f in dataclasses.fields(spec) if f.init]
+    required = {
+        f.name for f in fields if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    }
+    return {f.name for f in fields}, required
+
+
+def _build_section(name, spec, section, where):
+    """One section: its spec (chosen by `kind` where there are several) from its keys."""
+    prefix = f"{name}."
+    spec = _section_spec(spec)
     if isinstance(spec, dict):  # a registry: the section's kind chooses the spec
         section = dict(section)
         kind = section.pop("kind", _DEFAULT_KIND.get(name))
@@ -158,17 +188,7 @@ def _build_section(name, spec, section, where):
 def _build(spec, section, where, prefix):
     """`spec(**section)`, with unknown and missing keys and the spec's own errors
     reported as `where: prefix + key: message`."""
-    if spec is Grid:  # the grid validates itself; its keys are its __init__'s arguments
-        parameters = list(inspect.signature(Grid.__init__).parameters.values())[1:]
-        names = {p.name for p in parameters}
-        required = {p.name for p in parameters if p.default is inspect.Parameter.empty}
-    else:
-        fields = [f for f in dataclasses.fields(spec) if f.init]
-        names = {f.name for f in fields}
-        required = {
-            f.name for f in fields
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        }
+    names, required = _keys(spec)
     _reject_unknown(section, names, where, prefix)
     for name in sorted(required - set(section)):
         raise ProblemError(f"{where}: {prefix}{name}: missing")

@@ -73,9 +73,18 @@ class PDESpec(Spec):
     """
 
     boundary: str = "neumann"
+    #: the coefficient's name in figures and reports
+    coefficient_symbol: ClassVar[str] = "k"
+    #: the operator depends on the coefficient's magnitude only (the wave's c²): its sign
+    #: is arbitrary, so fields are compared and drawn as |coefficient|
+    sign_free: ClassVar[bool] = False
 
     def __post_init__(self):
         check_choice("boundary", self.boundary, BOUNDARIES)
+
+    def coefficient_label(self) -> str:
+        """How figures name the coefficient as compared: `|c|` for the wave, `k` else."""
+        return f"|{self.coefficient_symbol}|" if self.sign_free else self.coefficient_symbol
 
     def operator(self, grid: Grid, coefficient) -> AbstractGridOperator:
         """The operator of this PDE on `grid` with the coefficient field `coefficient`."""
@@ -90,6 +99,8 @@ class WaveSpec(PDESpec):
     """`u_tt = c² Δu`; the coefficient is the speed c."""
 
     kind = "wave"
+    coefficient_symbol = "c"
+    sign_free = True
 
     def operator(self, grid, coefficient):
         return WaveOperator(grid, coefficient, self.boundary)

@@ -33,6 +33,7 @@ from ._workprecision import (
     CSV_FILE as CSV_FILE,
     DEFAULT_SOLVERS as DEFAULT_SOLVERS,
     FIGURE_FILE as FIGURE_FILE,
+    METADATA_FILE as METADATA_FILE,
     WEIGHTS as WEIGHTS,
     WorkPrecision as WorkPrecision,
     WorkPrecisionRow as WorkPrecisionRow,

@@ -7,7 +7,6 @@ together with its gradient with respect to `c`. Errors are relative to a high-ac
 reference, which is itself checked against a second reference at another resolution.
 """
 
-import csv
 import dataclasses
 import functools
 import math
@@ -23,9 +22,10 @@ from .._check import check_tolerance
 from .._solve import solve
 from ..problems import AdvectionDiffusionSpec, DiffusionSpec, Problem, SampleKeys, load_problem
 from ..solvers import Diffrax, solver_from_name, work_parameter
-from ._measure import best_times, relative_error
+from .._versions import package_versions
+from ._measure import best_times, machine_info, relative_error
 
-CSV_FILE, FIGURE_FILE = "workprecision.csv", "workprecision.png"
+CSV_FILE, METADATA_FILE, FIGURE_FILE = "workprecision.csv", "workprecision.json", "workprecision.png"
 #: the paper's solvers, and Lanczos (skipped where the operator does not allow it)
 DEFAULT_SOLVERS = (
     "arnoldi", "lanczos", "euler+backsolve", "heun+recursive-checkpoint",
@@ -177,6 +177,9 @@ def workprecision(
 
     **Returns:** a `WorkPrecision`. A `UserWarning` is issued when some reported errors
     are not resolved by the reference (their rows have `resolved = False`).
+
+    **Raises:** `ValueError` naming `solvers` when none of them gives a row (all skipped
+    for the operator, or failed), with each one's reason.
     """
     if not isinstance(problem, Problem):
         problem = load_problem(problem)
@@ -205,10 +208,7 @@ def workprecision(
 
     rows, skipped, failed = [], {}, {}
     work = [(label, factory, level) for label, factory in factories for level in levels]
-    if progress:
-        from tqdm import tqdm
-
-        work = tqdm(work, desc="work-precision", unit="solve")
+    work = _io.progress_bar(work, enabled=progress, desc="work-precision", unit="solve")
     operator = problem.operator(coefficient)
     for label, factory, level in work:
         if label in skipped:
@@ -248,6 +248,10 @@ def workprecision(
             value=float(value),
             diverged=diverged,
         ))
+    if not rows:  # nothing to compare: refuse rather than write empty tables
+        reasons = {**skipped, **{f"{label} at {level:g}": reason for (label, level), reason in failed.items()}}
+        said = "; ".join(f"{label}: {reason}" for label, reason in reasons.items()) or "every level exceeds the state size"
+        raise ValueError(f"solvers: none of them could run on {problem.name} ({said})")
     _warn_about_diverged(rows, problem)
     for (label, level), reason in failed.items():
         warnings.warn(f"{label} at {level:g} failed, left out: {reason}", stacklevel=2)
@@ -267,27 +271,29 @@ def workprecision(
 
 
 def save_workprecision(result: WorkPrecision, out, *, force: bool = False):
-    """Write `workprecision.csv` and `workprecision.png` into the folder `out` (atomically).
+    """Write `workprecision.csv`, `workprecision.json` and `workprecision.png` into the
+    folder `out` (atomically).
 
-    The CSV has the `COLUMNS`, then one comment line with the reference check.
+    The CSV is a plain table of the `COLUMNS`; the JSON beside it holds the reference
+    check (`reference`), the skipped solvers and why (`skipped`), the machine and the
+    package versions.
 
-    **Returns:** the two paths.
+    **Returns:** the three paths.
     """
     from .. import plot  # matplotlib only when the figure is made
 
     out = Path(out)
-    paths = (out / CSV_FILE, out / FIGURE_FILE)
+    paths = (out / CSV_FILE, out / METADATA_FILE, out / FIGURE_FILE)
     if not force:
         for path in paths:
             if path.exists():
                 raise FileExistsError(f"{path} exists (use --force to replace it)")
-    with _io.atomic_path(paths[0], force=force) as tmp:
-        with open(tmp, "w", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=COLUMNS)
-            writer.writeheader()
-            writer.writerows(row.as_dict() for row in result.rows)
-            file.write(f"# {result.reference['message']}\n")
-    _io.save_figure(plot.workprecision_figure(result.rows), paths[1], force=force)
+    metadata = {
+        "reference": result.reference, "skipped": result.skipped,
+        "machine": machine_info(), "versions": package_versions(),
+    }
+    _io.write_table(paths[0], COLUMNS, [row.as_dict() for row in result.rows], metadata, force=force)
+    _io.save_figure(plot.workprecision_figure(result.rows), paths[2], force=force)
     return paths
 
 

@@ -30,6 +30,7 @@ from ._loop import (
     TrainResult as TrainResult,
     check_dataset_matches as check_dataset_matches,
     fit as fit,
+    load as load,
 )
 from ._parallel import make_mesh as make_mesh
 from ._step import (

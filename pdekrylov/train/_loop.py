@@ -1,5 +1,6 @@
 """`pk.train.fit`: learn a coefficient field from a dataset, with checkpoints and resume."""
 
+import json
 import math
 import signal
 import threading
@@ -13,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import _io
 from ..data import Dataset
 from ..problems import Problem, load_problem, problem_from_dict
 from . import _report
@@ -144,6 +146,48 @@ def fit(
     return TrainResult(eqx.combine(state.params, session.training.static), metrics, out)
 
 
+def load(run) -> TrainResult:
+    """Load a trained (or interrupted) run back from its folder: the model and metrics.
+
+    Nothing is trained or solved: the model is rebuilt from the configuration and problem
+    stored in the run's checkpoint, and its parameters are read into it.
+
+    **Arguments:**
+
+    - `run`: a run folder written by `fit(..., out=run)` or `pdekrylov train --out run`.
+
+    **Returns:** a `TrainResult` (`model`: the field model at the checkpoint's epoch,
+    `model(grid)` the field; `metrics`: the run's `metrics.json`; `out`: the folder).
+
+    **Raises:** `CheckpointError` for a folder without a readable checkpoint or metrics,
+    or a checkpoint written before runs stored their problem (use `fit(..., resume=True)`).
+    """
+    out = Path(run)
+    if not out.is_dir():
+        raise CheckpointError(f"run: {out} is not a run folder")
+    header = read_header(out / CHECKPOINT_FILE)
+    if "problem_spec" not in header:  # written by pdekrylov < 0.2
+        raise CheckpointError(
+            f"{out / CHECKPOINT_FILE}: this checkpoint does not store its problem; "
+            f"resume it with pk.train.fit(..., resume=True) once to update it"
+        )
+    problem = problem_from_dict(header["problem_spec"], where=str(out / CHECKPOINT_FILE))
+    config = TrainConfig(**header["config"])
+    dtype = jnp.dtype(header["dtype"])
+    if dtype == jnp.float64 and not jax.config.jax_enable_x64:
+        raise ValueError(
+            f"run: {out} was trained in float64 but JAX runs in float32; enable float64 first "
+            "(jax.config.update('jax_enable_x64', True))"
+        )
+    training = make_training(problem, config, dtype)
+    state, _ = load_checkpoint(out / CHECKPOINT_FILE, training.init(training.initial_params))
+    try:
+        metrics = json.loads((out / METRICS_FILE).read_text())
+    except (FileNotFoundError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{out / METRICS_FILE}: unreadable ({type(error).__name__})") from None
+    return TrainResult(eqx.combine(state.params, training.static), metrics, out)
+
+
 def check_dataset_matches(problem: Problem, dataset: Dataset):
     """Refuse a dataset generated for another grid, PDE or observation times."""
     stored = dataset.metadata.get("problem", {})
@@ -240,7 +284,10 @@ def _count_matvecs(training, y0) -> int:
 def _loop(session, state, history, out, progress, callback):
     """Epochs from `len(history) + 1` to `config.epochs`: step, record, evaluate, save."""
     config, start = session.config, len(history)
-    bar = _progress_bar(start, config.epochs, progress and session.writes_files)
+    bar = _io.progress_bar(
+        total=config.epochs, initial=start, desc="training", unit="epoch",
+        enabled=progress and session.writes_files,
+    )
     elapsed = history[-1]["elapsed"] if history else 0.0
     last_saved = start
     try:
@@ -297,6 +344,8 @@ def _save(session, out, state, history):
         "epoch": len(history),
         "config": session.config.as_dict(),
         "problem": session.problem.name,
+        "problem_spec": session.problem.as_dict(),  # `load` rebuilds the model from it
+        "dtype": str(session.dtype),
         "dataset_sha256": session.dataset_sha256,
         "history": history,
     }
@@ -358,12 +407,6 @@ def _resumed_config(header, config, overrides) -> TrainConfig:
     if epochs < header["epoch"]:
         raise ValueError(f"epochs: the run already has {header['epoch']} epochs, asked for {epochs}")
     return saved.replace(epochs=epochs)
-
-
-def _progress_bar(start, total, enabled):
-    from tqdm import tqdm
-
-    return tqdm(total=total, initial=start, desc="training", unit="epoch", disable=not enabled)
 
 
 class _terminate_as_interrupt:

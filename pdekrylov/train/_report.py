@@ -15,19 +15,35 @@ def write_metrics(path, metrics: dict):
 
 def write_run_report(out, metrics, problem, grid, true_field, learned_field):
     """Write `metrics.json`, `loss.png` and `coefficient.png` into the run folder `out`."""
+    write_metrics(out / "metrics.json", metrics)
+    for name, figure in run_figures(metrics, problem, grid, true_field, learned_field).items():
+        _io.save_figure(figure, out / name, force=True)
+
+
+def run_figures(metrics, problem, grid, true_field, learned_field) -> dict:
+    """A run's figures: `{"loss.png": ..., "coefficient.png": ...}`.
+
+    The coefficient figure shows the true and the learned field on one colour scale and
+    their difference on a diverging scale centred on zero, under the coefficient's name
+    (`|c|` for the wave, whose operator sees c² only; `k` for diffusion, signed).
+    """
     from .. import plot  # matplotlib only when figures are made
 
-    write_metrics(out / "metrics.json", metrics)
     title = f"{problem.name}, {metrics['solver']}"
-    _io.save_figure(plot.loss_figure(metrics["history"], title=title), out / "loss.png", force=True)
-    true_abs, learned_abs = np.abs(np.asarray(true_field)), np.abs(np.asarray(learned_field))
+    label = problem.pde.coefficient_label()
+    loss = plot.loss_figure(metrics["history"], title=title, loss=metrics["config"]["loss"], coefficient=label)
+    true, learned = np.asarray(true_field), np.asarray(learned_field)
+    if problem.pde.sign_free:
+        true, learned = np.abs(true), np.abs(learned)
     if grid.ndim == 2:
-        figure = plot.field_panels(
-            [true_abs, learned_abs, learned_abs - true_abs],
-            ["true |c|", "learned |c|", "learned − true"],
+        coefficient = plot.field_panels(
+            [true, learned, learned - true],
+            [f"true {label}", f"learned {label}", f"learned − true {label}"],
             grid,
             suptitle=f"{title}: coefficient field",
+            same_scale=(0, 1),
+            diverging=(2,),
         )
     else:
-        figure = plot.line_figure(learned_abs - true_abs, "learned − true |c| (flattened)")
-    _io.save_figure(figure, out / "coefficient.png", force=True)
+        coefficient = plot.line_figure(learned - true, f"learned − true {label} (flattened)")
+    return {"loss.png": loss, "coefficient.png": coefficient}

@@ -4,11 +4,11 @@ Every row compares two things timed in the same run: ours and a peer (another so
 another library, or our own forward pass), and reports their ratio against a goal.
 """
 
-import csv
 import dataclasses
 from pathlib import Path
 
 from ... import _io
+from ..._versions import package_versions
 from .._measure import machine_info
 
 CSV_FILE = "bench.csv"
@@ -101,8 +101,8 @@ def _amount(seconds, size):
 
 
 def save_bench(rows, out, *, force: bool = False, machine: str | None = None) -> Path:
-    """Write the rows to `out/bench.csv` atomically (the `COLUMNS`, then a comment line
-    with the machine information).
+    """Write the rows to `out/bench.csv` atomically (a plain table of the `COLUMNS`), and
+    `out/bench.json` beside it with the machine information and package versions.
 
     **Arguments:**
 
@@ -111,15 +111,12 @@ def save_bench(rows, out, *, force: bool = False, machine: str | None = None) ->
     - `force`: replace an existing file.
     - `machine`: the machine line (default `machine_info()` now).
 
-    **Returns:** the path.
+    **Returns:** the path of the CSV.
 
-    **Raises:** `FileExistsError` if the file exists and not `force`.
+    **Raises:** `FileExistsError` if a file exists and not `force`.
     """
     path = Path(out) / CSV_FILE
     machine = machine_info() if machine is None else machine
-    with _io.atomic_path(path, force=force) as tmp, open(tmp, "w", newline="") as file:
-        writer = csv.DictWriter(file, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(row.as_csv() for row in rows)
-        file.write(f"# {machine}\n")
+    metadata = {"machine": machine, "versions": package_versions()}
+    _io.write_table(path, COLUMNS, [row.as_csv() for row in rows], metadata, force=force)
     return path

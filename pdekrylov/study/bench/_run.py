@@ -2,6 +2,7 @@
 
 import jax
 
+from ... import _io
 from ._adjoint import measure_adjoint
 from ._expm import measure_expm
 from ._problems import wave_problem
@@ -54,13 +55,9 @@ def run_bench(*, quick: bool = False, repeats: int | None = None, progress: bool
         "scaling": lambda: measure_scaling(scaling_sizes, scaling_depth, repeats),
     }
     order = [m for m in MEASUREMENTS if m in measurements]
-    if progress:
-        from tqdm import tqdm
-
-        order = tqdm(order, desc="bench", unit="measurement")
+    order = _io.progress_bar(order, enabled=progress, desc="bench", unit="measurement")
     rows = []
     for name in order:
-        if progress:
-            order.set_postfix_str(name)
+        order.set_postfix_str(name)
         rows.extend(steps[name]())
     return rows
