@@ -31,7 +31,7 @@ def run_figures(metrics, problem, grid, true_field, learned_field) -> dict:
 
     title = f"{problem.name}, {metrics['solver']}"
     label = problem.pde.coefficient_label()
-    loss = plot.loss_figure(metrics["history"], title=title, loss=metrics["config"]["loss"], coefficient=label)
+    loss = plot.loss_figure(metrics["history"], title=title, loss=metrics.get("config", {}).get("loss", "loss"), coefficient=label)
     true, learned = np.asarray(true_field), np.asarray(learned_field)
     if problem.pde.sign_free:
         true, learned = np.abs(true), np.abs(learned)
