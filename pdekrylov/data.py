@@ -18,7 +18,7 @@ import numpy as np
 from . import _io
 from ._grid import Grid
 from ._versions import package_versions
-from .problems import Problem, SampleKeys, load_problem, problem_from_dict
+from .problems import PDES, Problem, SampleKeys, load_problem, problem_from_dict
 
 DATASET_FILE, METADATA_FILE, SAMPLES_FILE = "dataset.npz", "metadata.json", "samples.png"
 
@@ -275,7 +275,7 @@ def _samples_figure(dataset: Dataset, count: int = 3):
     if grid.ndim != 2:
         return plot.line_figure(dataset.coefficient, "true coefficient (flattened)")
     first = (lambda y: y[0]) if dataset.inputs.ndim == 4 else (lambda y: y)
-    symbol = problem_from_dict(dataset.metadata["problem"], where="metadata").pde.coefficient_symbol
+    symbol = PDES[dataset.metadata["problem"]["pde"]["kind"]].coefficient_symbol  # no need to rebuild the problem
     fields, titles = [np.asarray(dataset.coefficient)], [f"true coefficient {symbol}"]
     for i in range(min(count, len(dataset.inputs))):
         fields += [first(dataset.inputs[i]), first(dataset.targets[i, -1])]
