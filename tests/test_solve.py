@@ -292,3 +292,26 @@ def test_deep_single_step_gradient_on_a_smooth_wave(depth):
     reference = gradient(pk.Diffrax(diffrax.Dopri8(), steps=300))
     error = jnp.linalg.norm(gradient(pk.Arnoldi(depth)) - reference) / jnp.linalg.norm(reference)
     assert error < 1e-11, error
+
+
+def test_gradient_finite_when_arnoldi_breaks_down():
+    """Depth beyond the Krylov space's dimension (here the 16 free nodes of a Dirichlet
+    grid plus its held boundary): an exact breakdown. The value and the gradient are
+    the dense ones (the error estimate's square root at a zero residual once gave NaN)."""
+    grid = pk.Grid((6, 6))
+    rng = np.random.default_rng(0)
+    k = jnp.asarray(0.6 + 0.8 * rng.uniform(size=grid.shape))
+    y0 = jnp.asarray(rng.standard_normal(grid.shape))
+    w = jnp.asarray(rng.uniform(size=grid.shape))
+
+    def loss(k, solver):
+        return jnp.vdot(w, pk.solve(pk.DiffusionOperator(grid, k, "dirichlet"), y0, 0.3, solver).ys[-1])
+
+    def dense(k):
+        A = pk.DiffusionOperator(grid, k, "dirichlet").as_matrix()
+        return jnp.vdot(w.ravel(), jax.scipy.linalg.expm(0.3 * A) @ y0.ravel())
+
+    for solver in (pk.Arnoldi(30), pk.Arnoldi(rtol=1e-6, depth=30, max_steps=16)):
+        value, gradient = jax.value_and_grad(loss)(k, solver)
+        np.testing.assert_allclose(value, dense(k), rtol=1e-9)
+        np.testing.assert_allclose(gradient, jax.grad(dense)(k), rtol=1e-7, atol=1e-10)

@@ -2,6 +2,7 @@
 
 from typing import NamedTuple
 
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
@@ -62,7 +63,10 @@ def expm_action(
         raise ValueError(f"times: expected a scalar or a 1D array, got shape {times.shape}")
     first_columns = expm(times[:, None, None] * H)[:, :, 0]
     values = decomposition.norm * (first_columns @ decomposition.basis.T)
-    residual_norm = jnp.sqrt(jnp.vdot(decomposition.residual, decomposition.residual))
+    # a diagnostic, not differentiated: sqrt's derivative at a zero residual (an exact
+    # breakdown, once the Krylov space is invariant) would turn the gradient into NaN
+    residual = jax.lax.stop_gradient(decomposition.residual)
+    residual_norm = jnp.sqrt(jnp.vdot(residual, residual))
     error = decomposition.norm * residual_norm * jnp.abs(first_columns[:, -1])
     return ExpmAction(values, error)
 

@@ -387,7 +387,8 @@ def _second_order_propagate(depth, operator, y, local_times):
     u_t_new = u_t + scale * (from_f_s[0] + from_g_c[1])
     values = jnp.stack([u_new, u_t_new], axis=1)
 
-    residuals = runs.norm * jnp.sqrt(jnp.sum(runs.residual**2, axis=-1))  # (2,)
+    # not differentiated (as in `krylov.expm_action`: a zero residual's sqrt would give NaN)
+    residuals = runs.norm * jnp.sqrt(jnp.sum(jax.lax.stop_gradient(runs.residual) ** 2, axis=-1))  # (2,)
     # the coefficients each run contributes, last Krylov entry: (2, P)
     last = jnp.stack(
         [
