@@ -100,13 +100,19 @@ class AbstractGridOperator(AbstractOperator):
     """An operator discretised on a `Grid` with a boundary condition (the stencil
     operators): the solver contract plus the grid's structure.
 
-    Its stencil reaches at most one node along each axis: every entry of row i couples
-    node i to nodes in the 3^d box around it, in any component. `as_sparse_matrix`
-    relies on that (its test checks it against `as_matrix` for every operator).
+    Its stencil reaches at most `stencil_radius` nodes along each axis: every entry of
+    row i couples node i to nodes in the box of side `2 r + 1` around it, in any
+    component. `as_sparse_matrix` relies on that (its test checks it against `as_matrix`
+    for every operator).
     """
 
     grid: eqx.AbstractVar[Grid]
     boundary: eqx.AbstractVar[str]
+
+    @property
+    def stencil_radius(self) -> int:
+        """How many nodes along each axis a row of the matrix reaches (default 1)."""
+        return 1
 
     @property
     def component_ndim(self) -> int:
@@ -116,9 +122,9 @@ class AbstractGridOperator(AbstractOperator):
         """Assemble the operator's matrix as a SciPy CSR matrix (any grid size).
 
         By probing: one matvec per colour of a colouring of the grid in which the nodes
-        of every 3^d box have distinct colours (3^d colours per component, more on a
-        periodic axis whose length 3 does not divide), so each product yields the
-        entries of every row at once.
+        of every box of side `2 r + 1` (r the `stencil_radius`) have distinct colours
+        (`(2 r + 1)^d` colours per component, more on a periodic axis whose length
+        `2 r + 1` does not divide), so each product yields the entries of every row at once.
 
         **Returns:** an `(N, N)` `scipy.sparse.csr_matrix` on the state flattened in C
         order, like `as_matrix()`; exact zeros are not stored.
@@ -173,7 +179,8 @@ class SymmetrizedWaveStiffness(AbstractGridOperator):
     """`S z = c lap(c z)`: the wave operator's `c^2 lap` made symmetric.
 
     `c^2 lap = C S C^{-1}` with `C = diag(c)`, and `S` is symmetric because `lap` is (for
-    all three boundary conditions), so `S` is what a Lanczos process can work with.
+    all three boundary conditions and every order), so `S` is what a Lanczos process can
+    work with.
 
     **Arguments:** as for `WaveOperator`.
     """
@@ -181,13 +188,19 @@ class SymmetrizedWaveStiffness(AbstractGridOperator):
     grid: Grid
     speed: jax.Array
     boundary: str = eqx.field(static=True)
+    order: int = eqx.field(static=True)
 
     is_self_adjoint = True
 
-    def __init__(self, grid, speed, boundary="neumann"):
+    def __init__(self, grid, speed, boundary="neumann", order=2):
         self.grid = _check_grid(grid)
         self.speed = check_field("speed", speed, grid.shape)
         self.boundary = _stencil.check_boundary(boundary)
+        self.order = _stencil.check_order(order, grid.shape, _stencil.laplacian_radius(order))
+
+    @property
+    def stencil_radius(self):
+        return _stencil.laplacian_radius(self.order)
 
     @property
     def state_shape(self):
@@ -195,7 +208,7 @@ class SymmetrizedWaveStiffness(AbstractGridOperator):
 
     def __call__(self, z):
         self._check_state(z)
-        return self.speed * _stencil.laplacian(self.speed * z, self.grid.spacing, self.boundary)
+        return self.speed * _stencil.laplacian(self.speed * z, self.grid.spacing, self.boundary, self.order)
 
     def spectrum_bound(self):
         """Symmetric negative semi-definite (`lap` is): spectrum in `[-‖S‖_∞, 0]`."""
@@ -205,7 +218,7 @@ class SymmetrizedWaveStiffness(AbstractGridOperator):
     def lift(self, u):
         """`S C^{-1} u = c lap(u)`, computed without dividing by c (which may vanish)."""
         self._check_state(u)
-        return self.speed * _stencil.laplacian(u, self.grid.spacing, self.boundary)
+        return self.speed * _stencil.laplacian(u, self.grid.spacing, self.boundary, self.order)
 
 
 class SecondOrderForm(eqx.Module):
@@ -224,31 +237,42 @@ class WaveOperator(AbstractGridOperator):
     """The wave equation `u_tt = c^2 lap(u)` in first-order form (the paper's).
 
     The state is `y = (u, u_t)`, of shape `(2, *grid.shape)`, and
-    `op(y) = (u_t, speed**2 * lap(u))` with the (2d+1)-point Laplacian. Only the square
-    of the speed enters, so its sign is irrelevant.
+    `op(y) = (u_t, speed**2 * lap(u))` with the central Laplacian of the given order
+    ((2d+1)-point for order 2). Only the square of the speed enters, so its sign is
+    irrelevant.
 
     **Arguments:**
 
     - `grid`: a `pdekrylov.Grid`.
     - `speed`: the wave speed c, a floating array of the grid's shape.
-    - `boundary`: `"neumann"` (default), `"dirichlet"` or `"periodic"`.
+    - `boundary`: `"neumann"` (default), `"dirichlet"` or `"periodic"`. Under
+      `"dirichlet"` the boundary nodes are held: `lap` neither reads nor changes them,
+      so `u` keeps its initial boundary values there (zero for a Dirichlet problem).
+    - `order`: the spatial order of accuracy, 2 (default), 4, 6 or 8; the stencil reads
+      `order / 2` nodes along each axis.
     """
 
     grid: Grid
     speed: jax.Array
     boundary: str = eqx.field(static=True)
+    order: int = eqx.field(static=True)
 
-    def __init__(self, grid, speed, boundary="neumann"):
+    def __init__(self, grid, speed, boundary="neumann", order=2):
         self.grid = _check_grid(grid)
         self.speed = check_field("speed", speed, grid.shape)
         self.boundary = _stencil.check_boundary(boundary)
+        self.order = _stencil.check_order(order, grid.shape, _stencil.laplacian_radius(order))
 
     @property
     def state_shape(self):
         return (2, *self.grid.shape)
 
+    @property
+    def stencil_radius(self):
+        return _stencil.laplacian_radius(self.order)
+
     def second_order_form(self):
-        stiffness = SymmetrizedWaveStiffness(self.grid, self.speed, self.boundary)
+        stiffness = SymmetrizedWaveStiffness(self.grid, self.speed, self.boundary, self.order)
         return SecondOrderForm(stiffness, self.speed)
 
     def spectrum_bound(self):
@@ -270,38 +294,50 @@ class WaveOperator(AbstractGridOperator):
     def __call__(self, y):
         self._check_state(y)
         u, u_t = y[0], y[1]
-        acceleration = self.speed**2 * _stencil.laplacian(u, self.grid.spacing, self.boundary)
+        acceleration = self.speed**2 * _stencil.laplacian(u, self.grid.spacing, self.boundary, self.order)
         return jnp.stack([u_t.astype(acceleration.dtype), acceleration])
 
 
 class DiffusionOperator(AbstractGridOperator):
     """Diffusion `u_t = div(k grad u)` in conservative (flux) form.
 
-    Face diffusivities are the arithmetic mean of the two adjacent nodes. The matrix is
-    symmetric negative semi-definite for every boundary condition (`is_self_adjoint`).
+    At order 2 the face diffusivities are the arithmetic mean of the two adjacent nodes;
+    higher orders interpolate them and differentiate onto the faces at that order
+    (`-D^T K D`, see `_stencil.flux_divergence`). The matrix is symmetric for every
+    boundary condition and order (`is_self_adjoint`), negative semi-definite where the
+    face diffusivities are non-negative (always for `k >= 0` at order 2).
 
     **Arguments:**
 
     - `grid`: a `pdekrylov.Grid`.
     - `diffusivity`: k, a floating array of the grid's shape (non-negative for a
       well-posed problem; not checked, since it may be a traced learned field).
-    - `boundary`: `"neumann"` (default), `"dirichlet"` or `"periodic"`.
+    - `boundary`: `"neumann"` (default), `"dirichlet"` (boundary nodes held, as for
+      `WaveOperator`) or `"periodic"`.
+    - `order`: the spatial order of accuracy, 2 (default), 4, 6 or 8; a row couples
+      `order - 1` nodes along each axis.
     """
 
     grid: Grid
     diffusivity: jax.Array
     boundary: str = eqx.field(static=True)
+    order: int = eqx.field(static=True)
 
     is_self_adjoint = True
 
-    def __init__(self, grid, diffusivity, boundary="neumann"):
+    def __init__(self, grid, diffusivity, boundary="neumann", order=2):
         self.grid = _check_grid(grid)
         self.diffusivity = check_field("diffusivity", diffusivity, grid.shape)
         self.boundary = _stencil.check_boundary(boundary)
+        self.order = _stencil.check_order(order, grid.shape, _stencil.flux_radius(order))
 
     @property
     def state_shape(self):
         return self.grid.shape
+
+    @property
+    def stencil_radius(self):
+        return _stencil.flux_radius(self.order)
 
     def spectrum_bound(self):
         """Symmetric negative semi-definite for `k >= 0`: spectrum in `[-‖A‖_∞, 0]`."""
@@ -311,7 +347,7 @@ class DiffusionOperator(AbstractGridOperator):
     def __call__(self, y):
         self._check_state(y)
         return _stencil.flux_divergence(
-            y, self.diffusivity, self.grid.spacing, self.boundary
+            y, self.diffusivity, self.grid.spacing, self.boundary, self.order
         )
 
 

@@ -1,6 +1,7 @@
 """Stencil operators' matrices by probing: one matvec per colour of a grid colouring.
 
-In a colouring where the nodes of every 3^d box have distinct colours, the product of the
+In a colouring where the nodes of every box of side `2 r + 1` (r the operator's
+`stencil_radius`) have distinct colours, the product of the
 operator with the indicator of one colour (on one component) holds, in every row, at most
 one entry of that row. So a few matvecs give every entry: the sparse matrix
 (`assemble_sparse`) and the absolute row sums (`absolute_row_sums`, Gershgorin's bound),
@@ -13,14 +14,15 @@ import jax.numpy as jnp
 import numpy as np
 
 
-def _colouring_modulus(n: int, periodic: bool) -> int:
-    """Colours along an axis of n nodes: neighbours i-1, i, i+1 must differ (mod m),
-    also across a periodic wrap, where m must divide n."""
-    if n <= 3:
+def _colouring_modulus(n: int, periodic: bool, radius: int = 1) -> int:
+    """Colours along an axis of n nodes: nodes i-r..i+r must differ (mod m), also
+    across a periodic wrap, where m must divide n."""
+    width = 2 * radius + 1
+    if n <= width:
         return n
     if not periodic:
-        return 3
-    return next(m for m in range(3, n + 1) if n % m == 0)
+        return width
+    return next(m for m in range(width, n + 1) if n % m == 0)
 
 
 class _Colouring:
@@ -36,7 +38,8 @@ class _Colouring:
         grid_shape = operator.grid.shape
         self.components = int(np.prod(operator.state_shape[: operator.component_ndim], dtype=int))
         self.periodic = operator.boundary == "periodic"
-        moduli = [_colouring_modulus(n, self.periodic) for n in grid_shape]
+        self.radius = operator.stencil_radius
+        moduli = [_colouring_modulus(n, self.periodic, self.radius) for n in grid_shape]
         self.nodes = np.indices(grid_shape).reshape(len(grid_shape), -1)
         self.colour = np.ravel_multi_index(tuple(i % m for i, m in zip(self.nodes, moduli)), moduli)
         self.colours = int(np.prod(moduli))
@@ -61,7 +64,8 @@ def absolute_row_sums(operator, transpose: bool = False):
     """`sum_j |A_ij|` for every row i (of `A^T` with `transpose`), shaped like the state.
 
     Its maximum is `‖A‖_∞` (`‖A‖₁` with `transpose`). Jit-friendly and differentiable:
-    `components * 3^d` matvecs (more on a periodic axis whose length 3 does not divide).
+    `components * (2 r + 1)^d` matvecs, r the stencil radius (more on a periodic axis
+    whose length `2 r + 1` does not divide).
     """
     probes = jnp.asarray(_Colouring(operator).probes, coefficient_dtype(operator))
     apply = operator
@@ -91,8 +95,9 @@ def assemble_sparse(operator):
     products = np.asarray(_apply_batch(operator, probes)).reshape(components * colours, -1)
 
     rows, cols = [], []
-    for offset in np.ndindex(*([3] * len(grid_shape))):
-        neighbour = nodes + (np.array(offset) - 1)[:, None]
+    width = 2 * colouring.radius + 1
+    for offset in np.ndindex(*([width] * len(grid_shape))):
+        neighbour = nodes + (np.array(offset) - colouring.radius)[:, None]
         if colouring.periodic:
             neighbour = neighbour % np.array(grid_shape)[:, None]
             inside = np.ones(nodes.shape[1], bool)

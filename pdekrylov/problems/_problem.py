@@ -10,6 +10,7 @@ import jax.numpy as jnp
 from .._grid import Grid
 from .._operators import AbstractGridOperator
 from .._solve import SaveAt, Solution, solve
+from .._stencil import interior_mask
 from ._specs import (
     DatasetSpec,
     FieldSpec,
@@ -157,10 +158,14 @@ class Problem:
     def sample_initial(self, key, num: int):
         """`num` initial states, `(num, *state_shape)` (`key`: `SampleKeys.initial`).
 
-        Every state component (u and u_t for the wave) is an independent draw.
+        Every state component (u and u_t for the wave) is an independent draw; under a
+        Dirichlet boundary it is zero on the boundary nodes (which the operator holds).
         """
         components = math.prod(self.state_shape) // self.grid.size
-        return self.initial.sample(self.grid, key, num * components).reshape(num, *self.state_shape)
+        states = self.initial.sample(self.grid, key, num * components).reshape(num, *self.state_shape)
+        if self.pde.boundary == "dirichlet":
+            states = jnp.where(interior_mask(self.grid.shape), states, jnp.zeros((), states.dtype))
+        return states
 
     def sensor_mask(self, key):
         """The sensor mask of `state_shape`, or None (`key`: `SampleKeys.mask`)."""

@@ -24,7 +24,7 @@ from .._operators import (
     WaveOperator,
 )
 from .._sources import RULES, PointSources, Receivers
-from .._stencil import BOUNDARIES
+from .._stencil import BOUNDARIES, check_order
 from ..grf import KERNELS, GaussianRandomField
 from ..solvers import check_solver_name, solver_from_name, work_parameter
 
@@ -70,9 +70,11 @@ class PDESpec(Spec):
     """The PDE: builds the grid operator for a coefficient field.
 
     - `boundary`: one of `BOUNDARIES` (the ghost-node rule of the stencil).
+    - `order`: the stencil's spatial order of accuracy: 2, 4, 6 or 8 (`_stencil.ORDERS`).
     """
 
     boundary: str = "neumann"
+    order: int = 2
     #: the coefficient's name in figures and reports
     coefficient_symbol: ClassVar[str] = "k"
     #: the operator depends on the coefficient's magnitude only (the wave's c²): its sign
@@ -81,6 +83,7 @@ class PDESpec(Spec):
 
     def __post_init__(self):
         check_choice("boundary", self.boundary, BOUNDARIES)
+        check_order(self.order)
 
     def coefficient_label(self) -> str:
         """How figures name the coefficient as compared: `|c|` for the wave, `k` else."""
@@ -103,7 +106,7 @@ class WaveSpec(PDESpec):
     sign_free = True
 
     def operator(self, grid, coefficient):
-        return WaveOperator(grid, coefficient, self.boundary)
+        return WaveOperator(grid, coefficient, self.boundary, self.order)
 
 
 @_spec
@@ -113,7 +116,7 @@ class DiffusionSpec(PDESpec):
     kind = "diffusion"
 
     def operator(self, grid, coefficient):
-        return DiffusionOperator(grid, coefficient, self.boundary)
+        return DiffusionOperator(grid, coefficient, self.boundary, self.order)
 
 
 @_spec
@@ -126,6 +129,8 @@ class AdvectionDiffusionSpec(PDESpec):
     def __post_init__(self):
         super().__post_init__()
         self._normalise("velocity", check_sequence("velocity", self.velocity, check_number))
+        if self.order != 2:  # the upwind advection is first order; its diffusion order 2
+            raise ValueError(f"order: advection-diffusion has order 2 only, got {self.order}")
 
     def check_grid(self, grid):
         if len(self.velocity) != grid.ndim:

@@ -88,11 +88,12 @@ class GreenSetup:
             raise RuntimeError(f"the two quadratures of the analytic traces differ by {difference:.1e}")
         return traces.T
 
-    def problem(self, points_per_wavelength: float, dtype=None):
-        """`(operator, forcing, receivers)` on the grid of `points_per_wavelength`."""
+    def problem(self, points_per_wavelength: float, dtype=None, order: int = 2):
+        """`(operator, forcing, receivers)` on the grid of `points_per_wavelength`, with
+        the stencil of spatial `order`."""
         grid = self.grid(points_per_wavelength)
         dtype = dtype or jnp.result_type(float)
-        operator = WaveOperator(grid, jnp.full(grid.shape, self.speed, dtype))
+        operator = WaveOperator(grid, jnp.full(grid.shape, self.speed, dtype), order=order)
         signal = Ricker(jnp.asarray(self.frequency, dtype), jnp.asarray(self.delay, dtype))
         forcing = Forcing(PointSources(grid, jnp.asarray([self.source], dtype)), signal)
         receivers = Receivers(grid, jnp.asarray(self.receiver_positions(), dtype))
@@ -154,6 +155,7 @@ class ConvergenceRow:
     seconds (compilation included); `traces` `(T, R)`."""
 
     method: str
+    order: int
     points_per_wavelength: float
     shape: tuple[int, ...]
     spacing: float
@@ -164,10 +166,12 @@ class ConvergenceRow:
     traces: np.ndarray = dataclasses.field(repr=False, compare=False)
 
 
-def green_convergence(points_per_wavelength, solver, *, setup: GreenSetup = GreenSetup(), leapfrog=True):
+def green_convergence(
+    points_per_wavelength, solver, *, setup: GreenSetup = GreenSetup(), leapfrog=True, order: int = 2
+):
     """The relative trace error against the analytic traces on grids of
     `points_per_wavelength` (each a grid), for `solver` and (with `leapfrog`) the
-    leapfrog scheme at the same grid.
+    leapfrog scheme at the same grid, both with the stencil of spatial `order`.
 
     **Returns:** a list of `ConvergenceRow`s, grid by grid.
     """
@@ -175,7 +179,7 @@ def green_convergence(points_per_wavelength, solver, *, setup: GreenSetup = Gree
     times = setup.times()
     rows = []
     for ppw in points_per_wavelength:
-        operator, forcing, receivers = setup.problem(ppw)
+        operator, forcing, receivers = setup.problem(ppw, order=order)
         runs = {
             "krylov": lambda: _solved(operator, forcing, receivers, times, solver),
         }
@@ -192,7 +196,7 @@ def green_convergence(points_per_wavelength, solver, *, setup: GreenSetup = Gree
                 for block in np.split(np.arange(analytic.shape[1]), len(setup.offsets))
             ]
             rows.append(ConvergenceRow(
-                method, float(ppw), operator.grid.shape, operator.grid.spacing[0],
+                method, order, float(ppw), operator.grid.shape, operator.grid.spacing[0],
                 relative_trace_error(traces, analytic), tuple(by_offset), int(steps), seconds, traces,
             ))
     return rows
