@@ -8,6 +8,11 @@ _check_jaxlib()  # warns about a jaxlib known to compute wrongly (_versions.py)
 
 from . import krylov as krylov  # noqa: E402
 from ._grid import Grid as Grid  # noqa: E402
+from ._absorbing import (  # noqa: E402
+    PML as PML,
+    AbsorbingWaveOperator as AbsorbingWaveOperator,
+    Sponge as Sponge,
+)
 from ._operators import (  # noqa: E402
     AbstractGridOperator as AbstractGridOperator,
     AbstractOperator as AbstractOperator,
