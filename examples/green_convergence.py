@@ -10,13 +10,15 @@ leapfrog scheme at the same grid (Courant number 0.5), the observed order, and d
 
 Run it with `python examples/green_convergence.py` (about 3 minutes on a 2-core CPU;
 `--ppw 12,24` for a quicker look). `--orders 2,4,8`: the same for each spatial order of
-the stencil (the stencil-order table of the README:
-`python examples/green_convergence.py --orders 2,4,8 --ppw 4,6,8,12 --figure ''`). `--3d`: the same in 3D (`[-0.4, 0.4]³`, receivers at
+the stencil, and `--rule sinc` windowed-sinc sources and receivers (the stencil-order
+table of the README:
+`python examples/green_convergence.py --orders 2,4,8 --rule sinc --ppw 4,6,8,12 --figure ''`). `--3d`: the same in 3D (`[-0.4, 0.4]³`, receivers at
 0.5 and 0.75 wavelengths, traces over `[0, 0.6]`) on grids of 8 and 16 points per
 wavelength (33³ and 65³ nodes), against `f(t - r/c) / (4 π c² r)`.
 """
 
 import argparse
+import dataclasses
 
 import jax
 
@@ -39,10 +41,11 @@ def main():
     parser.add_argument("--3d", dest="three", action="store_true", help="a 3D medium instead of 2D")
     parser.add_argument("--rtol", type=float, default=1e-5, help="Arnoldi's tolerance")
     parser.add_argument("--orders", default="2", help="spatial orders of the stencil (comma-separated)")
+    parser.add_argument("--rule", default="bilinear", help="sources' and receivers' rule: bilinear or sinc")
     parser.add_argument("--figure", default="examples/figures/traces-green.png", help="figure path ('' for none)")
     args = parser.parse_args()
     ppws = [float(p) for p in (args.ppw or ("8,16" if args.three else "12,24,48")).split(",")]
-    setup = SETUP_3D if args.three else pk.study.GreenSetup()
+    setup = dataclasses.replace(SETUP_3D if args.three else pk.study.GreenSetup(), rule=args.rule)
     solver = pk.Arnoldi(rtol=args.rtol, max_steps=512)
     print(f"machine: {machine_info()}")
     orders = [int(o) for o in args.orders.split(",")]
