@@ -144,7 +144,11 @@ def check_krylov_invariants(d, AQ, v, orthogonality_tol):
     e_K = np.eye(K)[-1]
     scale = np.linalg.norm(AQ, axis=0).max()  # the size of the terms A q_k
     assert max_abs(AQ - Q @ H - np.outer(r, e_K)) <= 1e-12 * scale
-    assert max_abs(Q.T @ Q - np.eye(K)) <= orthogonality_tol
+    # after an exact breakdown (an invariant Krylov space, e.g. the few free nodes of a
+    # small Dirichlet grid) the remaining columns are zero, as documented
+    active = np.linalg.norm(Q, axis=0) > 0.5
+    assert np.all(active[: active.sum()]), "zero columns only after the last basis vector"
+    assert max_abs(Q.T @ Q - np.diag(active.astype(float))) <= orthogonality_tol
     assert max_abs(Q.T @ r) <= orthogonality_tol * scale
     assert max_abs(float(d.norm) * Q[:, 0] - np.ravel(v)) <= 1e-14 * max_abs(v)
     assert np.all(np.diagonal(H, -1) >= 0)

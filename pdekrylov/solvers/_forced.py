@@ -44,7 +44,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import krylov
-from ._march import CHECKPOINTS
 
 
 class _Plan(NamedTuple):
@@ -94,7 +93,7 @@ def integrate(solver, operator, y0, t0, t1, save_times, forcing, fn):
     ys = jnp.zeros((count, *y0.shape) if full else (0,), y0.dtype)
     errors = jnp.zeros(count if full else 0, y0.dtype)
     if solver.adaptive:
-        outputs = _loop(advance, y0, ys, errors, plan.steps, solver.max_steps)
+        outputs = _loop(advance, y0, ys, errors, plan.steps, solver.max_steps, solver.checkpoints)
     else:
         outputs = _scan(advance, y0, ys, errors, plan.steps, solver.checkpoint)
     ys, errors, dense = outputs
@@ -161,7 +160,7 @@ def _scan(advance, y0, ys, errors, steps, checkpoint):
     return ys, errors, dense
 
 
-def _loop(advance, y0, ys, errors, steps, max_steps):
+def _loop(advance, y0, ys, errors, steps, max_steps, checkpoints):
     """Tolerance mode: `steps` (traced) steps in Equinox's checkpointed while loop (as
     `_march.march`), the dense data written into buffers of `max_steps`."""
     shapes = jax.eval_shape(lambda y: advance(0, y, ys, errors, jnp.zeros((), y0.dtype))[3], y0)
@@ -176,7 +175,7 @@ def _loop(advance, y0, ys, errors, steps, max_steps):
     init = (jnp.zeros((), jnp.int32), y0, ys, errors, jnp.zeros((), y0.dtype), buffers)
     _, _, ys, errors, _, dense = eqxi.while_loop(
         lambda carry: carry[0] < steps, body, init, max_steps=max_steps, buffers=lambda carry: carry[5],
-        kind="checkpointed", checkpoints=min(CHECKPOINTS, max_steps),
+        kind="checkpointed", checkpoints=min(checkpoints, max_steps),
     )
     return ys, errors, dense
 

@@ -20,7 +20,7 @@ from .. import krylov
 from .._check import check_tolerance
 from . import _forced
 from ._base import AbstractSolver
-from ._march import march, stored_steps
+from ._march import CHECKPOINTS, march, stored_steps
 
 #: the tolerance when neither a depth nor sub-intervals are given
 DEFAULT_RTOL = 1e-6
@@ -48,13 +48,16 @@ class AbstractKrylovSolver(AbstractSolver):
     rtol: float | None = eqx.field(static=True)
     max_steps: int = eqx.field(static=True)
     checkpoint: bool = eqx.field(static=True)
+    checkpoints: int = eqx.field(static=True)
     throw: bool = eqx.field(static=True)
 
     def __init__(
         self, depth: int | None = None, substeps: int | None = None, *, rtol: float | None = None,
-        max_steps: int = 64, checkpoint: bool = True, throw: bool = True,
+        max_steps: int = 64, checkpoint: bool = True, checkpoints: int = CHECKPOINTS, throw: bool = True,
     ):
-        for name, value in (("depth", depth), ("substeps", substeps), ("max_steps", max_steps)):
+        for name, value in (
+            ("depth", depth), ("substeps", substeps), ("max_steps", max_steps), ("checkpoints", checkpoints),
+        ):
             if value is None:
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -76,6 +79,7 @@ class AbstractKrylovSolver(AbstractSolver):
         self.rtol = rtol
         self.max_steps = int(max_steps)
         self.checkpoint = bool(checkpoint)
+        self.checkpoints = int(checkpoints)
         self.throw = bool(throw)
 
     #: tolerance mode's Krylov depth when none is given, by the operator's spectrum: a
@@ -202,7 +206,7 @@ class AbstractKrylovSolver(AbstractSolver):
         step_bytes = self.matvecs_per_substep(operator) * y0.size * y0.dtype.itemsize
         ys, errors = march(
             operator, y0, self.propagate, steps, tau, serving, local, self.max_steps,
-            stored=stored_steps(step_bytes),
+            stored=stored_steps(step_bytes), checkpoints=self.checkpoints,
         )
         if self.throw:
             ys = eqx.error_if(
@@ -269,10 +273,14 @@ class Arnoldi(AbstractKrylovSolver):
       `throw=False`, return the result of `max_steps` steps with
       `stats["max_steps_reached"]` set). The first 4 steps keep their decompositions
       for the backward pass (fewer where they would take more than 256 MB); later ones
-      are recomputed from the checkpointed loop's 8 start states (`_march.py`).
+      are recomputed from the checkpointed loop's start states (`checkpoints`).
     - `checkpoint`: fixed mode: recompute each sub-interval's decomposition in the
       backward pass instead of storing it (memory O(N K) instead of O(N K substeps));
       tolerance mode stores its first steps and recomputes the rest (see `max_steps`).
+    - `checkpoints`: tolerance mode: the step start states the checkpointed loop keeps
+      for the backward pass (default 8; Equinox's online treeverse, revolve-style): fewer
+      keep less memory and recompute more steps. `examples/bench_adjoint_memory.py`
+      measures the trade.
     - `throw`: see `max_steps`.
 
     `stats` (from `pk.solve`): `num_matvecs` (of the propagation), `num_steps`, the a

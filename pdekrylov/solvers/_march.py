@@ -40,7 +40,8 @@ import jax.numpy as jnp
 STORED_STEPS = 4
 #: the memory the kept decompositions may take together (one is always kept)
 STORED_BYTES = 256 * 2**20
-#: start states the checkpointed loop keeps for the steps after those (more are recomputed)
+#: start states the checkpointed loop keeps for the steps after those by default (more are
+#: recomputed); the solvers' `checkpoints=`
 CHECKPOINTS = 8
 
 
@@ -56,7 +57,8 @@ def stored_steps(step_bytes: int) -> int:
 
 
 def march(
-    operator, y0, propagate: Callable, steps, tau, serving, local, max_steps: int, stored: int = 1
+    operator, y0, propagate: Callable, steps, tau, serving, local, max_steps: int, stored: int = 1,
+    checkpoints: int = CHECKPOINTS,
 ):
     """`steps` steps of `propagate` from `y0`, saving at the given local times.
 
@@ -70,6 +72,7 @@ def march(
     - `serving`, `local`: per save time, the step that serves it and its time within it.
     - `max_steps`: the loop's bound (static).
     - `stored`: how many first steps keep their decompositions (static, `stored_steps`).
+    - `checkpoints`: the start states the checkpointed loop keeps (static).
 
     **Returns:** `(ys (P, *state), errors (P,))`: the saved states and their a posteriori
     error estimates (those of earlier steps added).
@@ -115,7 +118,7 @@ def march(
         def rest(carry):
             return eqxi.while_loop(
                 lambda carry: carry[0] < steps, body, carry, max_steps=max_steps - stored,
-                kind="checkpointed", checkpoints=min(CHECKPOINTS, max_steps - stored),
+                kind="checkpointed", checkpoints=min(checkpoints, max_steps - stored),
             )
 
         # skipped, like a stored step, when no step is left (its machinery costs time even
