@@ -33,7 +33,9 @@ optional: `pip install -e '.[peers]'`; without it only the pdekrylov columns run
 
 import argparse
 import dataclasses
+import functools
 import statistics
+import os
 import time
 import warnings
 
@@ -70,6 +72,14 @@ class NodeSetup(pk.study.GreenSetup):
 
     def receiver_positions(self) -> np.ndarray:
         return np.asarray(self.receivers, float)
+
+    @functools.cache
+    def analytic(self) -> np.ndarray:
+        """`GreenSetup.analytic`, computed once per grid (its quadrature dominates the
+        coarse grids' run time otherwise)."""
+        traces = super().analytic()
+        traces.setflags(write=False)
+        return traces
 
 
 def node_setup(base: pk.study.GreenSetup, ppw: float) -> tuple[NodeSetup, np.ndarray, np.ndarray]:
@@ -163,15 +173,19 @@ def ours(setup: NodeSetup, order: int, rtol: float):
 def peer(setup: NodeSetup, source, receivers, accuracy: int, dt):
     """`(forward, value_and_grad, speed, internal dt)` for Deepwave on `setup`'s grid.
 
-    `dt`: None lets Deepwave pick its internal step by its CFL rule (the user step is the
-    sampling interval, resampled inside Deepwave); a number is the internal step, which
-    must divide the sampling interval (sources sampled at every step, traces every
-    `interval / dt`-th step)."""
+    `dt`: `"auto"` passes the sampling interval as Deepwave's step and lets it choose its
+    internal step by its CFL rule (it then resamples the source up and the traces down
+    inside); `"cfl"` gives that same internal step directly (the interval divided by
+    Deepwave's own step ratio), and a number gives it: the source is then sampled at every
+    step and the traces taken every `interval / dt`-th step, with no resampling."""
     grid = setup.grid(setup.ppw)
     h = float(grid.spacing[0])
     times = setup.times()
     interval = float(times[1] - times[0])
-    if dt is None:
+    if dt == "cfl":
+        _, step_ratio = deepwave.discretisation.cfl_condition(h, h, interval, setup.speed)
+        dt = interval / step_ratio
+    if dt == "auto":
         stride, user_dt, user_times = 1, interval, times
     else:
         stride = int(round(interval / dt))
@@ -205,6 +219,8 @@ def peer(setup: NodeSetup, source, receivers, accuracy: int, dt):
         return loss.detach(), c.grad
 
     info = forward(speed)[1]
+    if dt != "auto" and info.step_ratio != 1:
+        raise ValueError(f"Deepwave resampled a given step {user_dt:g} (step ratio {info.step_ratio}): above its CFL limit")
     return forward, value_and_grad, speed, info.internal_dt
 
 
@@ -212,8 +228,8 @@ def peer(setup: NodeSetup, source, receivers, accuracy: int, dt):
 
 
 def median_times(calls: dict, repeats: int) -> dict:
-    """Median wall time of zero-argument calls (JAX results waited for), after one untimed
-    warm-up each, timed in interleaved rounds (background load hits all alike)."""
+    """`(median, min)` wall time of zero-argument calls (JAX results waited for), after one
+    untimed warm-up each, timed in interleaved rounds (background load hits all alike)."""
     for call in calls.values():
         jax.block_until_ready(call())
     seconds = {name: [] for name in calls}
@@ -222,7 +238,7 @@ def median_times(calls: dict, repeats: int) -> dict:
             start = time.perf_counter()
             jax.block_until_ready(call())
             seconds[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in seconds.items()}
+    return {name: (statistics.median(values), min(values)) for name, values in seconds.items()}
 
 
 def fit_factor(traces, reference) -> float:
@@ -243,20 +259,24 @@ def main():
     parser.add_argument("--ppw", default="4,6,8,12,16,24,32,40", help="points per wavelength of the grids")
     parser.add_argument("--orders", default="2,4,8", help="pdekrylov stencil orders (4, 6, 8 need pk.WaveOperator(order=))")
     parser.add_argument("--accuracies", default="2,4,8", help="Deepwave's accuracy orders")
-    parser.add_argument("--peer-dt", default="auto,0.001", help="Deepwave internal steps: 'auto' (its CFL) and/or numbers")
+    parser.add_argument("--peer-dt", default="auto,cfl,0.001",
+                        help="Deepwave's steps: 'auto' (its CFL rule, resampling inside), 'cfl' (the same step given "
+                             "directly, no resampling), numbers (given steps)")
     parser.add_argument("--rtol", type=float, default=1e-5, help="Arnoldi's tolerance")
     parser.add_argument("--tol", type=float, default=1e-2, help="the trace error a grid must reach to be timed")
     parser.add_argument("--repeats", type=int, default=5, help="timed rounds (median)")
     parser.add_argument("--all-grids", action="store_true",
                         help="also run pdekrylov on grids finer than its first one within --tol (slow)")
-    parser.add_argument("--quick", action="store_true", help="coarse grids, order 2, 3 repeats (under a minute)")
+    parser.add_argument("--quick", action="store_true",
+                        help="coarse grids (4,8,16: pdekrylov's order 2 reaches 1e-2 at none), order 2, "
+                             "Deepwave's dt cfl, 3 repeats (under a minute)")
     args = parser.parse_args()
     if args.quick:
-        args.ppw, args.orders, args.repeats = "4,8,16", "2", min(args.repeats, 3)
+        args.ppw, args.orders, args.peer_dt, args.repeats = "4,8,16", "2", "cfl", min(args.repeats, 3)
     ppws = parse_list(args.ppw, float)
     orders = parse_list(args.orders, int)
     accuracies = parse_list(args.accuracies, int)
-    peer_dts = [None if d.strip() == "auto" else float(d) for d in args.peer_dt.split(",")]
+    peer_dts = [d.strip() if d.strip() in ("auto", "cfl") else float(d) for d in args.peer_dt.split(",")]
 
     print(f"machine: {machine_info()}")
     if deepwave is None:
@@ -301,7 +321,8 @@ def main():
             continue
         for accuracy in accuracies:
             for dt in peer_dts:
-                config = f"deepwave accuracy {accuracy}, dt {'CFL' if dt is None else f'{dt:g}'}"
+                label = {"auto": "CFL (resampled inside)", "cfl": "CFL (given)"}.get(dt, f"{dt:g}" if isinstance(dt, float) else dt)
+                config = f"deepwave accuracy {accuracy}, dt {label}"
                 forward, gradient, speed, internal = peer(setup, source, receivers, accuracy, dt)
                 traces = forward(speed)[0].numpy()
                 error = relative_trace_error(traces, setup.analytic())
@@ -318,14 +339,15 @@ def main():
           f"({len(coarsest)} configurations, median of {args.repeats})...", flush=True)
     seconds = median_times({config: row["gradient"] for config, row in coarsest.items()}, args.repeats)
     for config, row in coarsest.items():
-        row["seconds"] = seconds[config]
+        row["seconds"], row["fastest"] = seconds[config]
+    print(f"load average after timing: {', '.join(f'{x:.1f}' for x in os.getloadavg())} (other work on the machine slows every row)")
 
     print()
     print(f"| code | configuration | points per wavelength | grid | steps / internal dt | relative trace error | fit "
-          f"| value+grad (ms), at the coarsest grid <= {args.tol:g} |")
+          f"| value+grad ms, median (min), at the coarsest grid <= {args.tol:g} |")
     print("|---|---|---:|---|---|---:|---:|---:|")
     for row in sorted(rows, key=lambda r: (r["code"] != "pdekrylov", r["config"], r["ppw"])):
-        timed = f"{1e3 * row['seconds']:.1f}" if "seconds" in row else ""
+        timed = f"{1e3 * row['seconds']:.1f} (min {1e3 * row['fastest']:.1f})" if "seconds" in row else ""
         print(f"| {row['code']} | {row['config']} | {row['ppw']:g} | {'×'.join(map(str, row['grid']))} | {row['dt']} "
               f"| {row['error']:.3e} | {row['fit']:.4f} | {timed} |")
     for config, why in skipped:
