@@ -253,26 +253,29 @@ def parse_list(text, kind):
 
 
 def main():
-    parser = argparse.ArgumentParser(
-        description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    parser.add_argument("--ppw", default="4,6,8,12,16,24,32,40", help="points per wavelength of the grids")
-    parser.add_argument("--orders", default="2,4,8", help="pdekrylov stencil orders (4, 6, 8 need pk.WaveOperator(order=))")
-    parser.add_argument("--accuracies", default="2,4,8", help="Deepwave's accuracy orders")
-    parser.add_argument("--peer-dt", default="auto,cfl,0.001",
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ppw", default=None, help="points per wavelength of the grids (default 4,6,8,12,16,24,32,40; --quick 4,8,16)")
+    parser.add_argument("--orders", default=None,
+                        help="pdekrylov stencil orders; 4, 6, 8 need pk.WaveOperator(order=) (default 2,4,8; --quick 2)")
+    parser.add_argument("--accuracies", default="2,4,8", help="Deepwave's accuracy orders (default 2,4,8)")
+    parser.add_argument("--peer-dt", default=None,
                         help="Deepwave's steps: 'auto' (its CFL rule, resampling inside), 'cfl' (the same step given "
-                             "directly, no resampling), numbers (given steps)")
-    parser.add_argument("--rtol", type=float, default=1e-5, help="Arnoldi's tolerance")
-    parser.add_argument("--tol", type=float, default=1e-2, help="the trace error a grid must reach to be timed")
-    parser.add_argument("--repeats", type=int, default=5, help="timed rounds (median)")
+                             "directly, no resampling), numbers (given steps) (default auto,cfl,0.001; --quick cfl)")
+    parser.add_argument("--rtol", type=float, default=1e-5, help="Arnoldi's tolerance (default 1e-5)")
+    parser.add_argument("--tol", type=float, default=1e-2, help="the trace error a grid must reach to be timed (default 1e-2)")
+    parser.add_argument("--repeats", type=int, default=None, help="timed rounds (median) (default 5; --quick 3)")
     parser.add_argument("--all-grids", action="store_true",
                         help="also run pdekrylov on grids finer than its first one within --tol (slow)")
     parser.add_argument("--quick", action="store_true",
                         help="coarse grids (4,8,16: pdekrylov's order 2 reaches 1e-2 at none), order 2, "
-                             "Deepwave's dt cfl, 3 repeats (under a minute)")
+                             "Deepwave's dt cfl, 3 repeats (under a minute); options given explicitly win")
     args = parser.parse_args()
-    if args.quick:
-        args.ppw, args.orders, args.peer_dt, args.repeats = "4,8,16", "2", "cfl", min(args.repeats, 3)
+    defaults = dict(ppw="4,8,16", orders="2", peer_dt="cfl", repeats=3) if args.quick else dict(
+        ppw="4,6,8,12,16,24,32,40", orders="2,4,8", peer_dt="auto,cfl,0.001", repeats=5,
+    )
+    for name, value in defaults.items():  # what the command line names wins over --quick
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     ppws = parse_list(args.ppw, float)
     orders = parse_list(args.orders, int)
     accuracies = parse_list(args.accuracies, int)
