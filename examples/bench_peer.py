@@ -16,26 +16,31 @@ It measures, for each points-per-wavelength (`--ppw`):
    `pk.Arnoldi` in tolerance mode, as `pk.study.green_convergence` does, for each stencil
    order of `--orders`) and of Deepwave's `scalar` propagator (for each `accuracy` of
    `--accuracies`, each time step of `--peer-dt`: `auto` lets Deepwave choose its
-   internal step by its CFL rule, a number gives the internal step directly);
+   internal step by its CFL rule and resample the source and traces itself, `cfl` gives
+   that same step directly (no resampling), a number gives another step);
 2. for each configuration, at the coarsest grid where its error is <= `--tol` (1e-2), the
    time of one value and gradient of the misfit `0.5 ‖traces(c) - analytic‖²` with
-   respect to the speed field c (warm-up excluded, median of `--repeats`, interleaved);
+   respect to the speed field c (warm-up excluded, median of `--repeats`, interleaved; 3
+   rounds for a gradient slower than 6 s), with the fastest round beside it;
 3. the ratio of the fastest pdekrylov gradient to the fastest Deepwave gradient, each at
    its own coarsest grid that meets the tolerance, and whether the goal (ratio <= 1) is met.
 
-Both run in float64 (Deepwave's CPU backend takes float64). Torch uses 2 threads
-(`torch.set_num_threads(2)`), JAX the machine's cores (2 here).
+Both run in float64 (Deepwave's CPU backend takes float64; float32 gives the same traces
+to about 1e-6 here). Torch uses 2 threads (`torch.set_num_threads(2)`, OpenMP waiting
+passively unless `OMP_WAIT_POLICY` is set: see below), JAX the machine's cores (2 here).
 
 Run it with `python examples/bench_peer.py` (about 5 minutes on a 2-core CPU) or
-`--quick` (under a minute: coarse grids only, order 2, one repeat less). Deepwave is
-optional: `pip install -e '.[peers]'`; without it only the pdekrylov columns run.
+`python examples/bench_peer.py --quick` (under a minute: grids of 4, 8, 16 points per
+wavelength, where pdekrylov's order 2 reaches 1e-2 at none, so no ratio; a smoke test).
+Deepwave is optional: `pip install -e '.[peers]'`; without it only the pdekrylov columns
+run.
 """
 
 import argparse
 import dataclasses
 import functools
-import statistics
 import os
+import statistics
 import time
 import warnings
 
@@ -49,6 +54,13 @@ import numpy as np  # noqa: E402
 import pdekrylov as pk  # noqa: E402
 from pdekrylov.study import machine_info, relative_trace_error  # noqa: E402
 from pdekrylov.study._green import ricker  # noqa: E402
+
+# Torch's OpenMP threads busy-wait between parallel regions by default; on a 2-core machine
+# shared with other work (JAX's own threads between rounds, anything else running) that
+# made Deepwave's gradients erratic and slow: 33 ms to 1.4 s for one configuration, median
+# 1.3 s against 7 ms with passive waiting, measured at a load average of 5.5. Passive
+# unless the caller sets it (it must be set before torch starts).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 try:
     import deepwave
@@ -227,14 +239,20 @@ def peer(setup: NodeSetup, source, receivers, accuracy: int, dt):
 # --- the run ---------------------------------------------------------------------------
 
 
-def median_times(calls: dict, repeats: int) -> dict:
+def median_times(calls: dict, repeats: int, budget: float = 30.0) -> dict:
     """`(median, min)` wall time of zero-argument calls (JAX results waited for), after one
-    untimed warm-up each, timed in interleaved rounds (background load hits all alike)."""
-    for call in calls.values():
+    untimed warm-up each, timed in interleaved rounds (background load hits all alike).
+    A call whose warm-up took over `budget / repeats` seconds is timed in 3 rounds only."""
+    rounds = {}
+    for name, call in calls.items():
+        start = time.perf_counter()
         jax.block_until_ready(call())
+        rounds[name] = repeats if time.perf_counter() - start <= budget / repeats else min(repeats, 3)
     seconds = {name: [] for name in calls}
-    for _ in range(repeats):
+    for round_ in range(repeats):
         for name, call in calls.items():
+            if round_ >= rounds[name]:
+                continue
             start = time.perf_counter()
             jax.block_until_ready(call())
             seconds[name].append(time.perf_counter() - start)
@@ -271,7 +289,7 @@ def main():
                              "Deepwave's dt cfl, 3 repeats (under a minute); options given explicitly win")
     args = parser.parse_args()
     defaults = dict(ppw="4,8,16", orders="2", peer_dt="cfl", repeats=3) if args.quick else dict(
-        ppw="4,6,8,12,16,24,32,40", orders="2,4,8", peer_dt="auto,cfl,0.001", repeats=5,
+        ppw="4,6,8,12,16,24,32", orders="2,4,8", peer_dt="auto,cfl,0.001", repeats=5,
     )
     for name, value in defaults.items():  # what the command line names wins over --quick
         if getattr(args, name) is None:
@@ -288,7 +306,8 @@ def main():
         torch.set_num_threads(2)
         # Deepwave warns below six grid cells per wavelength: the coarse grids are meant
         warnings.filterwarnings("ignore", message="At least six grid cells per wavelength")
-        print(f"peer: deepwave {deepwave.__version__}, torch {torch.__version__}, {torch.get_num_threads()} threads, float64")
+        print(f"peer: deepwave {deepwave.__version__}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+              f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']}, float64")
     print(f"setup: c = {BASE.speed:g}, f0 = {BASE.frequency:g} (λ = {BASE.wavelength:g}), [-{BASE.half_width:g}, "
           f"{BASE.half_width:g}]², {len(BASE.offsets) * len(BASE.angles)} receivers at {BASE.offsets} "
           f"in directions {BASE.angles}° (snapped to nodes), {BASE.samples} samples over [0, {BASE.t1:g}]", flush=True)
