@@ -428,8 +428,20 @@ def main(argv=None):
     except Exception as error:  # runtime failure: one line unless --debug
         if args.debug:
             raise
-        print(f"error: {type(error).__name__}: {error}", file=sys.stderr)
+        print(f"error: {type(error).__name__}: {_message_line(error)}", file=sys.stderr)
         return 1
+
+
+def _message_line(error) -> str:
+    """The one line that says what went wrong: an error raised inside jit by Equinox
+    (`eqx.error_if`: a solver's `max_steps`, say) arrives wrapped in stack traces and
+    paragraphs of debugging advice; its own message is the line naming it."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    marker = "EquinoxRuntimeError: "
+    for line in lines:
+        if marker in line:
+            return line.split(marker, 1)[1]
+    return lines[0] if lines else ""
 
 
 if __name__ == "__main__":

@@ -61,3 +61,15 @@ def test_debug_shows_traceback(demo_dir):
 def test_unknown_command_exits_2():
     result = run_cli("frobnicate")
     assert result.returncode == 2
+
+
+def test_a_runtime_failure_is_one_line(demo_dir, tmp_path):
+    """A solver that cannot meet its tolerance fails inside jit (Equinox's runtime error,
+    whose message goes on with paragraphs of advice): the CLI prints its first line."""
+    result = run_cli(
+        "train", "wave-small", "--data", str(demo_dir / "data"), "--out", str(tmp_path / "run"),
+        "--depth", "2", "--rtol", "1e-10", "--epochs", "1",
+    )
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "max_steps" in lines[0], result.stderr
