@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._grid import Grid
 from .._operators import AbstractGridOperator
@@ -105,10 +106,12 @@ class Problem:
         for name in ("name", "description"):
             if not isinstance(getattr(self, name), str):
                 raise TypeError(f"{name}: expected a str, got {getattr(self, name)!r}")
-        try:
-            self.pde.check_grid(self.grid)
-        except ValueError as error:
-            raise ValueError(f"pde.{error}") from None
+        for name in ("pde", "coefficient", "initial"):
+            try:
+                if getattr(self, name) is not None:
+                    getattr(self, name).check_grid(self.grid)
+            except ValueError as error:
+                raise ValueError(f"{name}.{error}") from None
         self._check_traces()
 
     def _check_traces(self):
@@ -116,6 +119,12 @@ class Problem:
         if (self.sources is None) != (self.receivers is None):
             given, other = ("sources", "receivers") if self.receivers is None else ("receivers", "sources")
             raise ValueError(f"{other}: missing section (a problem with [{given}] needs [{other}])")
+        absorbing = getattr(self.pde, "absorbing", None)
+        if absorbing is not None and self.sources is None:
+            raise ValueError(
+                "pde.absorbing: an absorbing layer needs a problem with [sources] and [receivers] "
+                "(observed states would include the layer and its memory variables)"
+            )
         if self.sources is None:
             if self.initial is None:
                 raise ValueError("initial: missing section (a problem without sources needs initial states)")
@@ -127,6 +136,8 @@ class Problem:
                 getattr(self, name).layout.check_grid(self.grid)
             except ValueError as error:
                 raise ValueError(f"{name}.{error}") from None
+            if absorbing is not None:
+                self._check_outside_layer(name)
         if self.observation.mask != "full":
             raise ValueError("observation.mask: a problem with receivers observes at the receivers; use mask = 'full'")
         if self.dataset.size > self.sources.shots:
@@ -137,6 +148,17 @@ class Problem:
         times = self.receivers.wavefield_times or ()
         if times and times[-1] > self.time.t1:
             raise ValueError(f"receivers.wavefield_times: expected times in [0, t1 = {self.time.t1}], got {list(times)}")
+
+    def _check_outside_layer(self, name):
+        """Sources and receivers in the absorbing layer would be damped with the waves."""
+        lower, upper = self.pde.interior_box(self.grid)
+        points = getattr(self, name).layout.positions()
+        inside = np.all((points >= lower - 1e-12) & (points <= upper + 1e-12), axis=1)
+        if not np.all(inside):
+            raise ValueError(
+                f"{name}.layout: the point {points[~inside][0].tolist()} lies in the absorbing layer; "
+                f"the interior is {lower.tolist()} .. {upper.tolist()}"
+            )
 
     def replace(self, **changes) -> "Problem":
         """A copy with some sections (or the name) changed, validated again."""

@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._absorbing import PML, AbsorbingWaveOperator, Sponge
 from .._check import check_choice, check_int, check_number, check_sequence
 from .._forcing import Forcing, Ricker
 from .._grid import Grid
@@ -62,6 +63,11 @@ def grid_as_dict(grid: Grid) -> dict:
     return {"shape": list(grid.shape), "lower": list(grid.lower), "upper": list(grid.upper)}
 
 
+def _check_nested(name, value, registry):
+    if not isinstance(value, tuple(registry.values())):
+        raise TypeError(f"{name}: expected a table with kind one of {list(registry)}, got {value!r}")
+
+
 # ---------------------------------------------------------------- the PDE
 
 
@@ -98,15 +104,93 @@ class PDESpec(Spec):
 
 
 @_spec
+class AbsorbingSpec(Spec):
+    """An absorbing layer in the outer `width` nodes of every side of the grid
+    (`pk.AbsorbingWaveOperator`): `[pde.absorbing]` with `kind = "pml"` or `"sponge"`.
+
+    - `width`: nodes on each side (the model of interest is the rest of the grid).
+    - `power`, `reflection`, `strength`: the damping profile's exponent, the target
+      reflection that sets its strength (default: the layer's), or the strength itself.
+    """
+
+    #: the layer class this spec builds
+    layer_class: ClassVar[type] = None
+    width: int = 10
+    power: float = 2.0
+    reflection: float | None = None
+    strength: float | None = None
+
+    def __post_init__(self):
+        self.layer()  # the layer validates the values (errors name the field)
+
+    def layer(self):
+        """The `pk.PML` or `pk.Sponge` this spec describes."""
+        return self.layer_class(self.width, power=self.power, reflection=self.reflection, strength=self.strength)
+
+
+@_spec
+class PMLSpec(AbsorbingSpec):
+    """The Grote–Sim perfectly matched layer (`pk.PML`; 1D and 2D grids)."""
+
+    kind = "pml"
+    layer_class = PML
+
+
+@_spec
+class SpongeSpec(AbsorbingSpec):
+    """A damping layer `u_tt + σ u_t = c² Δu` (`pk.Sponge`)."""
+
+    kind = "sponge"
+    layer_class = Sponge
+
+
+#: the absorbing layers by the `kind` of `[pde.absorbing]`
+LAYERS = {spec.kind: spec for spec in (PMLSpec, SpongeSpec)}
+
+
+@_spec
 class WaveSpec(PDESpec):
-    """`u_tt = c² Δu`; the coefficient is the speed c."""
+    """`u_tt = c² Δu`; the coefficient is the speed c.
+
+    - `absorbing`: an `AbsorbingSpec` (`[pde.absorbing]`), or None for none: the
+      boundary condition then holds at the grid's ends.
+    """
 
     kind = "wave"
     coefficient_symbol = "c"
     sign_free = True
+    #: the nested tables and their registries (the problem-file reader builds them)
+    nested: ClassVar[dict] = {"absorbing": LAYERS}
+    absorbing: AbsorbingSpec | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.absorbing is not None:
+            _check_nested("absorbing", self.absorbing, LAYERS)
+            if self.boundary == "periodic":
+                raise ValueError("absorbing: an absorbing layer needs ends; periodic has none")
 
     def operator(self, grid, coefficient):
-        return WaveOperator(grid, coefficient, self.boundary, self.order)
+        if self.absorbing is None:
+            return WaveOperator(grid, coefficient, self.boundary, self.order)
+        return AbsorbingWaveOperator(grid, coefficient, self.absorbing.layer(), self.boundary, self.order)
+
+    def check_grid(self, grid):
+        if self.absorbing is None:
+            return
+        if self.absorbing.kind == "pml" and grid.ndim > 2:
+            raise ValueError(f"absorbing: the PML is implemented for 1D and 2D grids, got a {grid.ndim}D grid")
+        if 2 * self.absorbing.width >= min(grid.shape):
+            raise ValueError(
+                f"absorbing.width: {self.absorbing.width} nodes on each side leave no interior "
+                f"on a grid of shape {list(grid.shape)}"
+            )
+
+    def interior_box(self, grid: Grid) -> tuple[np.ndarray, np.ndarray]:
+        """The box `(lower, upper)` inside the absorbing layer (the whole grid without one)."""
+        width = 0 if self.absorbing is None else self.absorbing.width
+        spacing = np.array(grid.spacing)
+        return np.array(grid.lower) + width * spacing, np.array(grid.upper) - width * spacing
 
 
 @_spec
@@ -194,6 +278,9 @@ class FieldSpec(Spec):
     def _draw(self, grid, key, num):
         raise NotImplementedError
 
+    def check_grid(self, grid: Grid) -> None:
+        """Raise `ValueError` (naming the field) if this field does not fit `grid`."""
+
 
 @_spec
 class GRFSpec(FieldSpec):
@@ -265,8 +352,75 @@ class AnalyticSpec(FieldSpec):
         return values if num is None else jnp.broadcast_to(values, (num, *values.shape))
 
 
+@_spec
+class LayeredSpec(FieldSpec):
+    """Layers along one axis, with an optional circular inclusion (the same for every
+    draw): the model of a wave-inversion benchmark.
+
+    - `interfaces`: increasing coordinates along `axis` where one layer meets the next.
+    - `values`: one value per layer (one more than `interfaces`), from the lowest
+      coordinate up.
+    - `axis`: the axis across the layers (default 0, the vertical one in figures).
+    - `smoothing`: the width of the smooth (tanh) step at each interface and at the
+      inclusion's rim, in units of the coordinates (positive).
+    - `inclusion_center`, `inclusion_radius`, `inclusion_value`: a disk (a ball in 3D)
+      of its own value, or none when `inclusion_center` is not given.
+    """
+
+    kind = "layered"
+    interfaces: tuple[float, ...]
+    values: tuple[float, ...]
+    axis: int = 0
+    smoothing: float = 0.02
+    inclusion_center: tuple[float, ...] | None = None
+    inclusion_radius: float = 0.1
+    inclusion_value: float = 1.0
+
+    def __post_init__(self):
+        super().__post_init__()
+        interfaces = check_sequence("interfaces", self.interfaces, check_number)
+        if any(b <= a for a, b in zip(interfaces, interfaces[1:])):
+            raise ValueError(f"interfaces: expected increasing coordinates, got {list(interfaces)}")
+        self._normalise("interfaces", interfaces)
+        values = check_sequence("values", self.values, check_number)
+        if len(values) != len(interfaces) + 1:
+            raise ValueError(
+                f"values: expected one value per layer ({len(interfaces) + 1} for "
+                f"{len(interfaces)} interfaces), got {len(values)}"
+            )
+        self._normalise("values", values)
+        check_int("axis", self.axis, low=0)
+        for name in ("smoothing", "inclusion_radius"):
+            self._normalise(name, check_number(name, getattr(self, name), positive=True))
+        self._normalise("inclusion_value", check_number("inclusion_value", self.inclusion_value))
+        if self.inclusion_center is not None:
+            self._normalise("inclusion_center", check_sequence("inclusion_center", self.inclusion_center, check_number))
+
+    def check_grid(self, grid):
+        if self.axis >= grid.ndim:
+            raise ValueError(f"axis: expected an axis of the {grid.ndim}D grid, got {self.axis}")
+        if self.inclusion_center is not None and len(self.inclusion_center) != grid.ndim:
+            raise ValueError(
+                f"inclusion_center: expected {grid.ndim} coordinates (the grid's), got {len(self.inclusion_center)}"
+            )
+
+    def _draw(self, grid, key, num):
+        self.check_grid(grid)
+        x = grid.coordinates()
+        values = jnp.full(grid.shape, self.values[0])
+        for interface, below, above in zip(self.interfaces, self.values, self.values[1:]):
+            step = 0.5 * (1 + jnp.tanh((x[self.axis] - interface) / self.smoothing))
+            values = values + (above - below) * step
+        if self.inclusion_center is not None:
+            centre = jnp.asarray(self.inclusion_center).reshape(-1, *([1] * grid.ndim))
+            radius = jnp.sqrt(jnp.sum((x - centre) ** 2, axis=0))
+            inside = 0.5 * (1 + jnp.tanh((self.inclusion_radius - radius) / self.smoothing))
+            values = values + (self.inclusion_value - values) * inside
+        return values if num is None else jnp.broadcast_to(values, (num, *values.shape))
+
+
 #: the field distributions by the `kind` of a problem file's field sections
-FIELDS = {spec.kind: spec for spec in (GRFSpec, AnalyticSpec)}
+FIELDS = {spec.kind: spec for spec in (GRFSpec, AnalyticSpec, LayeredSpec)}
 
 
 # ---------------------------------------------------------------- time, reference, data
@@ -518,11 +672,6 @@ class RickerSpec(Spec):
 
 #: source wavelets by the `kind` of `[sources.wavelet]`
 WAVELETS = {spec.kind: spec for spec in (RickerSpec,)}
-
-
-def _check_nested(name, value, registry):
-    if not isinstance(value, tuple(registry.values())):
-        raise TypeError(f"{name}: expected a table with kind one of {list(registry)}, got {value!r}")
 
 
 @_spec
