@@ -54,26 +54,43 @@ class MLP(eqx.Module):
         return self.output_scale * jax.vmap(evaluate)(flat).reshape(grid.shape)
 
 
+#: the grid model's regularisers: `GridField.regularisation`
+REGULARISERS = ("tikhonov", "total-variation")
+
+
 class GridField(eqx.Module):
-    """One value per grid node, with an optional smoothness regulariser.
+    """One value per grid node, with an optional regulariser.
 
     **Arguments:**
 
     - `values`: a floating array (the initial field).
-    - `smoothness`: weight of `regularisation()`, `smoothness * sum_i mean(|D_i f|^2)`
-      with forward differences `D_i` along each axis (0 disables it).
+    - `smoothness`: the regulariser's weight (0 disables it).
+    - `regulariser`: one of `REGULARISERS`: `"tikhonov"`, the mean squared gradient
+      (smooth fields), or `"total-variation"`, the mean gradient magnitude (blocky
+      fields with sharp interfaces: layers, inclusions).
+    - `epsilon`: total variation's smoothing of `|∇f|` near zero, `sqrt(|∇f|² + ε²)`,
+      in the field's units per unit length (it keeps the gradient finite where the
+      field is flat).
     """
 
     values: jax.Array
     smoothness: float = eqx.field(static=True)
+    regulariser: str = eqx.field(static=True)
+    epsilon: float = eqx.field(static=True)
 
-    def __init__(self, values, smoothness: float = 0.0):
+    def __init__(self, values, smoothness: float = 0.0, regulariser: str = "tikhonov", epsilon: float = 1e-3):
         if not hasattr(values, "dtype") or not jnp.issubdtype(values.dtype, jnp.floating):
             raise TypeError(f"values: expected a floating array, got {values!r}")
         if not smoothness >= 0:
             raise ValueError(f"smoothness: expected a non-negative number, got {smoothness!r}")
+        if regulariser not in REGULARISERS:
+            raise ValueError(f"regulariser: expected one of {list(REGULARISERS)}, got {regulariser!r}")
+        if not epsilon > 0:
+            raise ValueError(f"epsilon: expected a positive number, got {epsilon!r}")
         self.values = jnp.asarray(values)
         self.smoothness = float(smoothness)
+        self.regulariser = regulariser
+        self.epsilon = float(epsilon)
 
     def __call__(self, grid: Grid):
         if self.values.shape != grid.shape:
@@ -83,11 +100,71 @@ class GridField(eqx.Module):
         return self.values
 
     def regularisation(self, grid: Grid):
-        """`smoothness * sum over axes of mean(((f[j+1] - f[j]) / h)^2)`."""
-        total = jnp.zeros((), self.values.dtype)
-        for axis, h in enumerate(grid.spacing):
-            total = total + jnp.mean((jnp.diff(self.values, axis=axis) / h) ** 2)
+        """`smoothness` times, with forward differences `D_i f = (f[j+1] - f[j]) / h_i`:
+
+        - Tikhonov: `sum over axes of mean((D_i f)²)`;
+        - total variation: `mean(sqrt(sum_i (D_i f)² + ε²))` over the cells (each axis's
+          differences taken at the cell's lower corner: isotropic TV).
+        """
+        if self.smoothness == 0:
+            return jnp.zeros((), self.values.dtype)
+        differences = [jnp.diff(self.values, axis=axis) / h for axis, h in enumerate(grid.spacing)]
+        if self.regulariser == "tikhonov":
+            total = sum(jnp.mean(d**2) for d in differences)
+        else:
+            corner = tuple(slice(0, n - 1) for n in self.values.shape)  # the cells' lower corners
+            squared = sum(d[corner] ** 2 for d in differences)
+            total = jnp.mean(jnp.sqrt(squared + self.epsilon**2))
         return self.smoothness * total
+
+
+class PaddedField(eqx.Module):
+    """A field model of a grid's interior, extended into an outer layer of `width` nodes
+    on every side by its edge values (`jnp.pad(..., mode="edge")`).
+
+    Wave inversion learns the model inside an absorbing layer, not the layer: the layer's
+    nodes see little of the data, and their updates only disturb the damping. This is
+    how the layer's speed is set (the boundary model continued outwards, as Deepwave and
+    Devito pad their models).
+
+    **Arguments:**
+
+    - `inner`: the field model of the interior (`GridField`, `MLP`, ...).
+    - `width`: the layer's width in nodes.
+    """
+
+    inner: eqx.Module
+    width: int = eqx.field(static=True)
+
+    def __init__(self, inner, width: int):
+        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+            raise ValueError(f"width: expected a positive int, got {width!r}")
+        self.inner = inner
+        self.width = width
+
+    def __call__(self, grid: Grid):
+        return jnp.pad(self.inner(interior_grid(grid, self.width)), self.width, mode="edge")
+
+    def regularisation(self, grid: Grid):
+        """The inner model's regulariser on the interior (zero without one)."""
+        if not hasattr(self.inner, "regularisation"):
+            return jnp.zeros(())
+        return self.inner.regularisation(interior_grid(grid, self.width))
+
+
+def interior_grid(grid: Grid, width: int) -> Grid:
+    """`grid` without its outer `width` nodes on every side (same spacing).
+
+    **Raises:** `ValueError` when nothing is left.
+    """
+    if 2 * width >= min(grid.shape):
+        raise ValueError(f"width: {width} nodes on each side leave no interior of a grid of shape {grid.shape}")
+    cut = [width * h for h in grid.spacing]
+    return Grid(
+        tuple(n - 2 * width for n in grid.shape),
+        tuple(lo + c for lo, c in zip(grid.lower, cut)),
+        tuple(hi - c for hi, c in zip(grid.upper, cut)),
+    )
 
 
 def relative_mse(prediction, target, mask=None):

@@ -18,7 +18,7 @@ def _mlp(config, grid, key):
 
 
 def _grid_field(config, grid, key):
-    return fields.GridField(jnp.full(grid.shape, config.initial_value), config.smoothness)
+    return fields.GridField(jnp.full(grid.shape, config.initial_value), config.smoothness, config.regulariser)
 
 
 #: the field models by name: `builder(config, grid, key)`; `grid` models live on the nodes
@@ -38,12 +38,18 @@ def _sobolev_adam(config, grid):
     return optax.chain(sobolev_preconditioner(grid, config.sobolev_length), optax.adam(config.learning_rate))
 
 
+def _sobolev_lbfgs(config, grid):
+    # L-BFGS on the Sobolev gradient: the preconditioner's smoothing survives (Adam's
+    # per-node scaling nearly undoes it), and the line search sets the step's size
+    return optax.chain(sobolev_preconditioner(grid, config.sobolev_length), _lbfgs(config, grid))
+
+
 #: the optimisers by name: `builder(config, grid)`
-OPTIMIZERS = {"adam": _adam, "lbfgs": _lbfgs, "sobolev-adam": _sobolev_adam}
+OPTIMIZERS = {"adam": _adam, "lbfgs": _lbfgs, "sobolev-adam": _sobolev_adam, "sobolev-lbfgs": _sobolev_lbfgs}
 #: optimisers that precondition a field on the grid nodes (they need `model = "grid"`)
-GRID_OPTIMIZERS = ("sobolev-adam",)
+GRID_OPTIMIZERS = ("sobolev-adam", "sobolev-lbfgs")
 #: optimisers whose update takes the objective (a line search)
-LINE_SEARCH_OPTIMIZERS = ("lbfgs",)
+LINE_SEARCH_OPTIMIZERS = ("lbfgs", "sobolev-lbfgs")
 
 
 def make_model(config, grid, dtype, key) -> eqx.Module:

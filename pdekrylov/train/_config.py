@@ -7,7 +7,7 @@ here; their names, defaults and checks are this class's fields and `__post_init_
 import dataclasses
 
 from .._check import check_choice, check_int, check_number, check_sequence
-from ..fields import LOSSES
+from ..fields import LOSSES, REGULARISERS
 from ..solvers import check_solver_name, solver_from_name
 from ._build import GRID_OPTIMIZERS, MODELS, OPTIMIZERS
 
@@ -18,7 +18,8 @@ class TrainConfig:
 
     - `model`: one of `MODELS` (`"mlp"`, the paper's; `"grid"`, one value per node).
     - `hidden`: the MLP's hidden widths.
-    - `initial_value`, `smoothness`: the grid model's start value and smoothness weight.
+    - `initial_value`, `smoothness`, `regulariser`: the grid model's start value, its
+      regulariser's weight and kind (`pk.fields.REGULARISERS`: Tikhonov or total variation).
     - `optimizer`: one of `OPTIMIZERS`; `learning_rate`; `sobolev_length`, the smoothing
       length of the Sobolev preconditioner.
     - `epochs`: total epochs (full batch).
@@ -37,6 +38,7 @@ class TrainConfig:
     hidden: tuple[int, ...] = (500, 500)
     initial_value: float = 0.01
     smoothness: float = 0.0
+    regulariser: str = "tikhonov"
     optimizer: str = "adam"
     learning_rate: float = 2e-4
     sobolev_length: float = 0.05
@@ -55,6 +57,7 @@ class TrainConfig:
         check_choice("model", self.model, MODELS)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("loss", self.loss, LOSSES)
+        check_choice("regulariser", self.regulariser, REGULARISERS)
         object.__setattr__(self, "solver", check_solver_name(self.solver))
         object.__setattr__(self, "hidden", check_sequence("hidden", self.hidden, check_int, low=1))
         if not self.hidden:

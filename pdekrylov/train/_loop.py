@@ -142,7 +142,8 @@ def fit(
         _save(session, out, state, history)
         if session.writes_files:
             field = session.training.field(state.params)
-            _report.write_run_report(out, metrics, problem, dataset.grid, dataset.coefficient, field)
+            start = session.training.field(session.training.initial_params)
+            _report.write_run_report(out, metrics, problem, dataset.grid, dataset.coefficient, field, start)
     return TrainResult(eqx.combine(state.params, session.training.static), metrics, out)
 
 

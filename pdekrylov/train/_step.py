@@ -94,8 +94,13 @@ def make_training(problem, config, dtype) -> Training:
     grid = problem.grid
     solver = config.make_solver()
     loss_fn = fields.LOSSES[config.loss]
-    optimizer = make_optimizer(config, grid)
-    model = make_model(config, grid, dtype, jax.random.PRNGKey(config.seed))
+    # with an absorbing layer the model is the interior, continued into the layer
+    width = problem.pde.absorbing.width if getattr(problem.pde, "absorbing", None) else 0
+    model_grid = fields.interior_grid(grid, width) if width else grid
+    optimizer = make_optimizer(config, model_grid)
+    model = make_model(config, model_grid, dtype, jax.random.PRNGKey(config.seed))
+    if width:
+        model = fields.PaddedField(model, width)
     initial_params, static = eqx.partition(model, eqx.is_inexact_array)
 
     def field(params):
@@ -113,7 +118,7 @@ def make_training(problem, config, dtype) -> Training:
     def objective(params, pairs):
         value = data_loss(params, pairs)
         model = eqx.combine(params, static)
-        if isinstance(model, fields.GridField) and model.smoothness > 0:
+        if hasattr(model, "regularisation"):  # the grid model's (also inside a PaddedField)
             value = value + model.regularisation(grid)
         return value
 
