@@ -155,6 +155,27 @@ def check_krylov_invariants(d, AQ, v, orthogonality_tol):
     assert np.all(np.tril(H, -2) == 0)
 
 
+def paige_orthogonality_bounds(d, norm_A):
+    """Paige's estimate of Lanczos's loss of orthogonality, per prefix of the basis.
+
+    In floating point the Lanczos vector q_{k+1} leans towards each Ritz vector y_i of T_k
+    by about `eps ||A|| / (beta_k |s_{ki}|)`, where `beta_k |s_{ki}|` is the Ritz pair's
+    residual (s_{ki} the last component of its eigenvector): orthogonality is lost as a
+    Ritz pair converges. Returns the estimate for prefixes k = 1..K (the last one against
+    the residual vector r).
+    """
+    T = np.asarray(d.tridiagonal)
+    K = T.shape[0]
+    betas = np.append(np.diagonal(T, -1), np.linalg.norm(np.asarray(d.residual)))
+    bounds = np.empty(K)
+    for k in range(1, K + 1):
+        _, S = np.linalg.eigh(T[:k, :k])
+        smallest_residual = np.min(betas[k - 1] * np.abs(S[-1]))
+        with np.errstate(divide="ignore"):
+            bounds[k - 1] = np.finfo(T.dtype).eps * norm_A / smallest_residual
+    return bounds
+
+
 # ------------------------------------------------------------ 1. operators are linear
 
 
@@ -246,11 +267,16 @@ def test_krylov_invariants_with_operator_matvecs(kind, shape, boundary, depth, s
     check_krylov_invariants(d, AQ, v, orthogonality_tol=1e-12)
     if op.is_self_adjoint:
         t, AQ = decompose_operator(op, v, method=pk.lanczos, depth=depth)
-        # Depth <= 6 keeps Lanczos's loss of orthogonality small on these operators
-        # (worst 7e-12 over 600 random draws of grids, boundaries and fields).
-        check_krylov_invariants(t, AQ, v, orthogonality_tol=1e-10)
-        # the same decomposition as Arnoldi's, whose H is then tridiagonal
-        assert_close(t.tridiagonal, d.hessenberg, rtol=1e-9)
+        bounds = paige_orthogonality_bounds(t, np.linalg.norm(op.as_matrix(), 2))
+        # Lanczos does not reorthogonalise, so its basis is orthogonal only to the level
+        # of Paige's bound; twice the bound held in 600 random draws (worst ratio 0.69).
+        # Once a Ritz pair has converged (e.g. an exact breakdown: the few free nodes of
+        # a small Dirichlet grid) the bound exceeds 1 and promises nothing.
+        check_krylov_invariants(t, AQ, v, orthogonality_tol=2 * bounds.max())
+        # where the basis is still orthogonal to 1e-10 it is Arnoldi's, whose H is then
+        # tridiagonal
+        k = int(np.argmin(np.append(bounds, np.inf) <= 1e-10))
+        assert_close(t.tridiagonal[:k, :k], d.hessenberg[:k, :k], rtol=1e-9)
 
 
 # ------------------------------ 4 and 5. pk.solve at full depth; zero and tiny y0
