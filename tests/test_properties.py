@@ -269,14 +269,15 @@ def test_krylov_invariants_with_operator_matvecs(kind, shape, boundary, depth, s
         t, AQ = decompose_operator(op, v, method=pk.lanczos, depth=depth)
         bounds = paige_orthogonality_bounds(t, np.linalg.norm(op.as_matrix(), 2))
         # Lanczos does not reorthogonalise, so its basis is orthogonal only to the level
-        # of Paige's bound; twice the bound held in 600 random draws (worst ratio 0.69).
+        # of Paige's bound; twice the bound held in 416 random draws (worst ratio 0.69).
         # Once a Ritz pair has converged (e.g. an exact breakdown: the few free nodes of
         # a small Dirichlet grid) the bound exceeds 1 and promises nothing.
         check_krylov_invariants(t, AQ, v, orthogonality_tol=2 * bounds.max())
         # where the basis is still orthogonal to 1e-10 it is Arnoldi's, whose H is then
         # tridiagonal
         k = int(np.argmin(np.append(bounds, np.inf) <= 1e-10))
-        assert_close(t.tridiagonal[:k, :k], d.hessenberg[:k, :k], rtol=1e-9)
+        if k:  # k = 0 only if v is an eigenvector to rounding: nothing to compare
+            assert_close(t.tridiagonal[:k, :k], d.hessenberg[:k, :k], rtol=1e-9)
 
 
 # ------------------------------ 4 and 5. pk.solve at full depth; zero and tiny y0
